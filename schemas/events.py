@@ -1,0 +1,317 @@
+"""Input event models for the leads.website, leads.email, leads.call and leads.profile topics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    """Base: strict types, unknown extra fields ignored (forward compatibility)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class _NoProperties(_Model):
+    """Properties of an event type that defines none (extra ones are ignored)."""
+
+
+# --- website -------------------------------------------------------------------------------
+
+
+class PageViewProperties(_Model):
+    url: str
+    category: Literal["pricing", "product", "docs", "blog", "careers", "other"] | None = None
+
+
+class ContentDownloadProperties(_Model):
+    asset: str
+    asset_type: Literal["ebook", "whitepaper", "case_study", "template", "other"] | None = None
+
+
+class WebinarRegistrationProperties(_Model):
+    webinar: str
+
+
+class WebinarAttendedProperties(_Model):
+    webinar: str
+    minutes: NonNegative | None = None
+
+
+class FormSubmitProperties(_Model):
+    form: Literal[
+        "contact", "demo_request", "pricing_request", "proposal_request", "trial", "other"
+    ]
+
+
+class IdentifyProperties(_Model):
+    email: str | None = None
+
+
+# --- email ---------------------------------------------------------------------------------
+
+
+class EmailClickedProperties(_Model):
+    url: str | None = None
+
+
+class EmailRepliedProperties(_Model):
+    intent: (
+        Literal[
+            "pricing", "implementation", "meeting", "positive", "not_interested", "out_of_office"
+        ]
+        | None
+    ) = None
+
+
+class EmailBouncedProperties(_Model):
+    bounce: Literal["hard", "soft"]
+
+
+# --- call ----------------------------------------------------------------------------------
+
+CallTopic = Literal[
+    "pricing",
+    "implementation",
+    "demo",
+    "consultation",
+    "proposal",
+    "budget",
+    "timeline",
+    "competitor",
+]
+CallDisposition = Literal[
+    "interested",
+    "demo_scheduled",
+    "consultation_held",
+    "proposal_requested",
+    "opportunity_accepted",
+    "not_interested",
+    "no_budget",
+    "bad_timing",
+    "not_a_fit",
+    "wrong_contact",
+]
+
+
+class CallCompletedProperties(_Model):
+    direction: Literal["inbound", "outbound"]
+    duration_s: NonNegative
+    outcome: Literal["connected", "voicemail", "no_answer", "busy"]
+    rep_id: str | None = None
+    topics: list[CallTopic] | None = None
+    disposition: CallDisposition | None = None
+
+
+class MeetingHeldProperties(_Model):
+    kind: Literal["demo", "consultation", "discovery", "proposal_review"]
+    duration_s: NonNegative | None = None
+    rep_id: str | None = None
+
+
+# --- envelopes -----------------------------------------------------------------------------
+
+
+class LeadEnvelope(_Model):
+    """Envelope of email and call events: lead_id is required."""
+
+    event_id: Id
+    lead_id: Id
+    occurred_at: AwareDatetime
+    source: str | None = None
+
+
+class WebsiteEnvelope(_Model):
+    """Envelope of website events: lead_id may be absent when anonymous_id is present."""
+
+    event_id: Id
+    lead_id: Id | None = None
+    anonymous_id: Id | None = None
+    occurred_at: AwareDatetime
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_an_identity(self) -> WebsiteEnvelope:
+        if self.lead_id is None and self.anonymous_id is None:
+            raise ValueError("a website event needs lead_id or anonymous_id")
+        return self
+
+
+class PageViewEvent(WebsiteEnvelope):
+    type: Literal["page_view"]
+    properties: PageViewProperties
+
+
+class ContentDownloadEvent(WebsiteEnvelope):
+    type: Literal["content_download"]
+    properties: ContentDownloadProperties
+
+
+class NewsletterSignupEvent(WebsiteEnvelope):
+    type: Literal["newsletter_signup"]
+    properties: _NoProperties = _NoProperties()
+
+
+class WebinarRegistrationEvent(WebsiteEnvelope):
+    type: Literal["webinar_registration"]
+    properties: WebinarRegistrationProperties
+
+
+class WebinarAttendedEvent(WebsiteEnvelope):
+    type: Literal["webinar_attended"]
+    properties: WebinarAttendedProperties
+
+
+class FormSubmitEvent(WebsiteEnvelope):
+    type: Literal["form_submit"]
+    properties: FormSubmitProperties
+
+
+class IdentifyEvent(WebsiteEnvelope):
+    type: Literal["identify"]
+    properties: IdentifyProperties = IdentifyProperties()
+
+
+class EmailSentEvent(LeadEnvelope):
+    type: Literal["email_sent"]
+    properties: _NoProperties = _NoProperties()
+
+
+class EmailOpenedEvent(LeadEnvelope):
+    type: Literal["email_opened"]
+    properties: _NoProperties = _NoProperties()
+
+
+class EmailClickedEvent(LeadEnvelope):
+    type: Literal["email_clicked"]
+    properties: EmailClickedProperties = EmailClickedProperties()
+
+
+class EmailRepliedEvent(LeadEnvelope):
+    type: Literal["email_replied"]
+    properties: EmailRepliedProperties = EmailRepliedProperties()
+
+
+class EmailBouncedEvent(LeadEnvelope):
+    type: Literal["email_bounced"]
+    properties: EmailBouncedProperties
+
+
+class EmailUnsubscribedEvent(LeadEnvelope):
+    type: Literal["email_unsubscribed"]
+    properties: _NoProperties = _NoProperties()
+
+
+class EmailSpamComplaintEvent(LeadEnvelope):
+    type: Literal["email_spam_complaint"]
+    properties: _NoProperties = _NoProperties()
+
+
+class CallCompletedEvent(LeadEnvelope):
+    type: Literal["call_completed"]
+    properties: CallCompletedProperties
+
+
+class MeetingHeldEvent(LeadEnvelope):
+    type: Literal["meeting_held"]
+    properties: MeetingHeldProperties
+
+
+class ProfileRecord(_Model):
+    """Fit / demographic facts of a lead; a later record overrides the fields it carries."""
+
+    lead_id: Id
+    updated_at: AwareDatetime
+    event_id: Id | None = None
+    type: Literal["profile"] = "profile"
+    source: str | None = None
+    company: str | None = None
+    company_size: Annotated[int, Field(ge=0)] | None = None
+    industry: str | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    job_title: str | None = None
+    seniority: (
+        Literal["c_level", "vp", "director", "manager", "individual", "student", "other"] | None
+    ) = None
+    email_domain: str | None = None
+
+    @model_validator(mode="after")
+    def _identify_id(self) -> ProfileRecord:
+        if self.event_id is None:
+            object.__setattr__(
+                self, "event_id", f"profile:{self.lead_id}:{self.updated_at.isoformat()}"
+            )
+        return self
+
+
+PROFILE_FIELDS = (
+    "company",
+    "company_size",
+    "industry",
+    "country",
+    "job_title",
+    "seniority",
+    "email_domain",
+)
+
+WebsiteEvent = Annotated[
+    PageViewEvent
+    | ContentDownloadEvent
+    | NewsletterSignupEvent
+    | WebinarRegistrationEvent
+    | WebinarAttendedEvent
+    | FormSubmitEvent
+    | IdentifyEvent,
+    Field(discriminator="type"),
+]
+EmailEvent = Annotated[
+    EmailSentEvent
+    | EmailOpenedEvent
+    | EmailClickedEvent
+    | EmailRepliedEvent
+    | EmailBouncedEvent
+    | EmailUnsubscribedEvent
+    | EmailSpamComplaintEvent,
+    Field(discriminator="type"),
+]
+CallEvent = Annotated[CallCompletedEvent | MeetingHeldEvent, Field(discriminator="type")]
+InputEvent = WebsiteEnvelope | LeadEnvelope | ProfileRecord
+
+_BY_TYPE: dict[str, type[BaseModel]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in (
+        PageViewEvent,
+        ContentDownloadEvent,
+        NewsletterSignupEvent,
+        WebinarRegistrationEvent,
+        WebinarAttendedEvent,
+        FormSubmitEvent,
+        IdentifyEvent,
+        EmailSentEvent,
+        EmailOpenedEvent,
+        EmailClickedEvent,
+        EmailRepliedEvent,
+        EmailBouncedEvent,
+        EmailUnsubscribedEvent,
+        EmailSpamComplaintEvent,
+        CallCompletedEvent,
+        MeetingHeldEvent,
+    )
+}
+EVENT_TYPES: tuple[str, ...] = (*_BY_TYPE, "profile")
+
+
+def event_property_names(event_type: str) -> frozenset[str] | None:
+    """Property names an event type carries (profile: its fact fields); None if unknown."""
+    if event_type == "profile":
+        return frozenset(PROFILE_FIELDS)
+    model = _BY_TYPE.get(event_type)
+    if model is None:
+        return None
+    props = model.model_fields["properties"].annotation
+    assert isinstance(props, type) and issubclass(props, BaseModel)
+    return frozenset(props.model_fields)

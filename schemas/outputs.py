@@ -1,0 +1,66 @@
+"""Output models: stage changes on leads.stage-changes and rejects on leads.dead-letter."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Stage = Literal["lead", "sql", "sqo", "disqualified"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Reason(_Out):
+    """One criterion that was met, in words a sales rep understands."""
+
+    rule: str
+    description: str
+    points: float | None = None
+
+
+class RulesetRef(_Out):
+    """Which ruleset decided."""
+
+    name: str
+    version: str
+
+
+class StageChange(_Out):
+    """A lead moved from one stage to another (value of leads.stage-changes)."""
+
+    change_id: str = Field(description='"{lead_id}:{sequence}"; a re-emission repeats it')
+    lead_id: str
+    sequence: int = Field(ge=1)
+    from_stage: Stage
+    to_stage: Stage
+    occurred_at: AwareDatetime
+    emitted_at: AwareDatetime
+    trigger_event_id: str | None
+    reasons: list[Reason]
+    evidence: list[str]
+    disqualification_reason: str | None
+    scores: dict[str, float]
+    ruleset: RulesetRef
+
+
+class DeadLetterError(_Out):
+    """Why a message was rejected."""
+
+    code: str
+    message: str
+
+
+class DeadLetter(_Out):
+    """A rejected input message with the reason (value of leads.dead-letter)."""
+
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str
+    value_encoding: Literal["utf-8", "base64"] = "utf-8"
+    error: DeadLetterError
+    received_at: AwareDatetime

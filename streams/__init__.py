@@ -1,0 +1,1 @@
+"""leadq stream processing: Faust app, agents, tables, local broker and CLI."""

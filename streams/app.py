@@ -1,0 +1,174 @@
+"""The Faust application: create_app(settings) builds it; `app` is the module-level instance."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.serializers import codecs
+
+from schemas.decode import Rejection, decode
+from streams.codec import (
+    decode_lead_event,
+    decode_state,
+    encode_dead_letter,
+    encode_lead_event,
+    encode_stage_change,
+    encode_state,
+    partition_key,
+    to_lead_event,
+)
+from streams.core.qualify import Qualifier
+from streams.core.ruleset import Ruleset, load_ruleset
+from streams.core.state import LeadState
+from streams.kafka_clients import faust_credentials
+from streams.settings import Settings
+from streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+class _StateCodec(codecs.Codec):
+    """Table values are LeadState objects in memory and compact JSON on the changelog."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return encode_state(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return decode_state(s)
+
+
+codecs.register("leadq_state", _StateCodec())
+
+
+@dataclass(frozen=True)
+class Worker:
+    """The pieces of a built app that tests and the CLI reach for."""
+
+    app: faust.App
+    settings: Settings
+    topics: TopicNames
+    qualifier: Qualifier
+    table: Any
+    ingest: Any
+    qualify: Any
+
+
+def create_app(settings: Settings | None = None, rules: Ruleset | None = None) -> faust.App:
+    """Build a Faust app for one deployment (topic prefix, ruleset, broker)."""
+    return build(settings, rules).app
+
+
+def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Worker:
+    """Build the app and return it with its agents, table and topics."""
+    settings = settings or Settings()
+    ruleset = rules or load_ruleset(settings.rules)
+    qualifier = Qualifier(ruleset)
+    names = TopicNames.of(settings)
+    app = faust.App(
+        f"{settings.topic_prefix}{settings.app_id}",
+        broker=[f"kafka://{server}" for server in settings.bootstrap_list],
+        broker_credentials=faust_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.data_dir / "worker"),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        # Start and rebalance in about a second instead of the defaults' tens of seconds.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=10.0,
+        broker_commit_interval=1.0,
+        stream_recovery_delay=0.0,
+        stream_wait_empty=False,
+        table_standby_replicas=0,
+        producer_acks=-1,
+        producer_linger=0.002,
+        key_serializer="raw",
+        value_serializer="raw",
+        logging_config=None,
+    )
+    inputs = app.topic(
+        *names.inputs.values(), key_serializer="raw", value_serializer="raw", allow_empty=True
+    )
+    kind_of = {name: kind for kind, name in names.inputs.items()}
+    by_lead = app.topic(
+        names.events_by_lead,
+        partitions=settings.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    stage_changes = app.topic(names.stage_changes, key_serializer="raw", value_serializer="raw")
+    dead_letter = app.topic(names.dead_letter, key_serializer="raw", value_serializer="raw")
+    table = app.Table(
+        "lead-state",
+        default=None,
+        partitions=settings.partitions,
+        schema=faust.Schema(key_serializer="raw", value_serializer="leadq_state"),
+    )
+
+    async def reject(message: Any, rejection: Rejection) -> None:
+        await dead_letter.send(
+            key=message.key,
+            value=encode_dead_letter(
+                source_topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value,
+                rejection=rejection,
+            ),
+        )
+
+    @app.agent(inputs, name="ingest")
+    async def ingest(stream: Any) -> None:
+        """Validate input, send rejects to the dead-letter topic, re-key the rest by lead."""
+        async for event in stream.events():
+            message = event.message
+            decoded = decode(kind_of[message.topic], message.value)
+            if isinstance(decoded, Rejection):
+                await reject(message, decoded)
+                continue
+            lead_event = to_lead_event(decoded)
+            await by_lead.send(
+                key=partition_key(lead_event).encode(), value=encode_lead_event(lead_event)
+            )
+
+    @app.agent(by_lead, name="qualify")
+    async def qualify(stream: Any) -> None:
+        """Apply the rules to each lead's state; send stage changes, then store the state."""
+        async for event in stream.events():
+            key = event.key.decode()
+            lead_event = decode_lead_event(event.value)
+            state = table.get(key) or LeadState(key=key)
+            try:
+                new_state, changes = qualifier.apply(state, lead_event)
+            except Exception as exc:  # a rules bug must not stall the partition
+                log.exception("qualifying %s failed", lead_event.event_id)
+                await reject(event.message, Rejection("processing_error", repr(exc)))
+                continue
+            if new_state is state:
+                continue
+            if changes:
+                # The changes must be durable before the state that remembers them is:
+                # after a crash in between, the event is processed again and re-emits
+                # the same changes (same change_id, same content) instead of losing them.
+                pending = [
+                    await stage_changes.send(key=key.encode(), value=encode_stage_change(c))
+                    for c in changes
+                ]
+                await asyncio.gather(*pending)
+            table[key] = new_state
+
+    return Worker(app, settings, names, qualifier, table, ingest, qualify)
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""Local Apache Kafka broker (KRaft, no Docker) started from Maven Central jars."""

@@ -1,0 +1,122 @@
+"""``leadq broker start|stop|status``: a local single-node Apache Kafka broker, no Docker.
+
+Exit codes: ``start`` 0 (prints the bootstrap address ``host:port`` as its last stdout
+line; progress goes to stderr); ``status`` 0 when running (``running HOST:PORT (pid N)``)
+and 1 when not (``not running``); ``stop`` 0 whether or not a broker ran (``stopped`` /
+``not running``). Any :class:`BrokerError` prints ``error: <sentence>`` to stderr and
+exits 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from streams.broker.launcher import BrokerError, LocalBroker
+from streams.settings import Settings
+
+broker_app = typer.Typer(
+    name="broker",
+    help="Run a local single-node Apache Kafka broker (KRaft, no Docker).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Broker data directory [default: $LEADQ_DATA_DIR/broker, where LEADQ_DATA_DIR "
+        "defaults to ~/.local/share/leadq].",
+        show_default=False,
+    ),
+]
+
+
+class _StderrProgress(logging.Handler):
+    """Writes launcher progress messages, bare, to the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(self.format(record), err=True)
+
+
+def _show_progress() -> None:
+    logger = logging.getLogger("streams.broker")
+    if not any(isinstance(handler, _StderrProgress) for handler in logger.handlers):
+        logger.addHandler(_StderrProgress(logging.INFO))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _fail(exc: BrokerError) -> NoReturn:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def _broker(data_dir: Path | None, port: int = 9092) -> LocalBroker:
+    if data_dir is None:
+        try:
+            data_dir = Settings().data_dir / "broker"
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise BrokerError(
+                f"the leadq environment settings are invalid ({first['msg']}); fix the "
+                "variable or pass --data-dir."
+            ) from exc
+    return LocalBroker(data_dir=data_dir, port=port)
+
+
+@broker_app.command()
+def start(
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Broker (PLAINTEXT) port.")
+    ] = 9092,
+    data_dir: DataDirOption = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", min=0, help="Seconds to wait for the broker to answer after launch."
+        ),
+    ] = 60.0,
+) -> None:
+    """Start the broker unless it already runs; print its bootstrap address."""
+    _show_progress()
+    try:
+        bootstrap = _broker(data_dir, port).start(timeout=timeout)
+    except BrokerError as exc:
+        _fail(exc)
+    typer.echo(bootstrap)
+
+
+@broker_app.command()
+def stop(
+    data_dir: DataDirOption = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0, help="Seconds to wait after SIGTERM before SIGKILL."),
+    ] = 15.0,
+) -> None:
+    """Stop the broker gracefully; print 'stopped' or 'not running' (exit 0 either way)."""
+    _show_progress()
+    try:
+        stopped = _broker(data_dir).stop(timeout=timeout)
+    except BrokerError as exc:
+        _fail(exc)
+    typer.echo("stopped" if stopped else "not running")
+
+
+@broker_app.command()
+def status(data_dir: DataDirOption = None) -> None:
+    """Print 'running HOST:PORT (pid N)' and exit 0, or 'not running' and exit 1."""
+    try:
+        state = _broker(data_dir).status()
+    except BrokerError as exc:
+        _fail(exc)
+    if not state.running:
+        typer.echo("not running")
+        raise typer.Exit(1)
+    typer.echo(f"running {state.bootstrap} (pid {state.pid})")

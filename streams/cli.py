@@ -1,0 +1,139 @@
+"""The `leadq` command line: broker, run, demo, simulate, tail, rules check."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from streams.broker.cli import broker_app
+from streams.core.ruleset import PRESETS, RulesetError, load_ruleset
+from streams.settings import Settings
+
+app = typer.Typer(
+    name="leadq",
+    help="Real-time sales-lead qualifier: Kafka events in, SQL/SQO stage changes out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(broker_app, name="broker", help="A local Apache Kafka (KRaft) for development.")
+rules_app = typer.Typer(help="Check and inspect rulesets.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+RulesOption = Annotated[
+    str | None,
+    typer.Option("--rules", help=f"Preset ({', '.join(PRESETS)}) or TOML file; env LEADQ_RULES."),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one clear sentence to stderr and return the exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment plus command-line overrides, or a clear error."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        raise fail(f"invalid setting {first['loc'][0]}: {first['msg']}") from None
+
+
+@app.command()
+def run(
+    rules: RulesOption = None,
+    loglevel: Annotated[str, typer.Option(help="crit, error, warn, info or debug")] = "warn",
+) -> None:
+    """Run a qualifier worker (scale out by starting more with the same settings)."""
+    from streams.runner import run_worker
+
+    settings = load_settings(rules=rules)
+    try:
+        load_ruleset(settings.rules)
+    except RulesetError as exc:
+        raise fail(str(exc)) from None
+    run_worker(settings, loglevel=loglevel)
+
+
+@app.command()
+def demo(
+    leads: Annotated[int, typer.Option(help="Simulated leads besides the article's.")] = 300,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 400.0,
+) -> None:
+    """The main job end to end: broker, worker, the article's scenarios, simulated traffic."""
+    from streams.demo import run_demo
+
+    settings = load_settings()
+    code = asyncio.run(run_demo(settings, leads=leads, seed=seed, rate=rate))
+    raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    leads: Annotated[int, typer.Option(help="Number of leads.")] = 1000,
+    rate: Annotated[float, typer.Option(help="Events per second (0 = as fast as possible).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same traffic.")] = 1,
+) -> None:
+    """Produce realistic, reproducible mixed traffic to the input topics."""
+    from streams.simulate import generate, produce
+
+    settings = load_settings()
+    events = generate(leads, seed)
+    typer.echo(f"producing {len(events)} events for {leads} leads", err=True)
+    sent = asyncio.run(produce(settings, events, rate or None))
+    typer.echo(f"sent {sent} events")
+
+
+@app.command()
+def tail(
+    topic: Annotated[
+        str, typer.Option(help="stage-changes or dead-letter (without prefix).")
+    ] = "stage-changes",
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest record.")] = False,
+    count: Annotated[int, typer.Option(help="Stop after N records (0 = never).")] = 0,
+    raw: Annotated[bool, typer.Option(help="Print the JSON values as they are.")] = False,
+) -> None:
+    """Print stage changes (or dead letters) as they arrive."""
+    from streams.tail import tail_topic
+
+    settings = load_settings()
+    try:
+        asyncio.run(tail_topic(settings, topic, from_beginning, count, raw))
+    except KeyboardInterrupt:
+        pass
+
+
+@rules_app.command("check")
+def rules_check(file: Annotated[Path, typer.Argument(help="Ruleset TOML file or preset name")]) -> None:
+    """Validate a ruleset; explain each problem with its line."""
+    try:
+        ruleset = load_ruleset(str(file))
+    except RulesetError as exc:
+        typer.echo(f"{exc.source}: {len(exc.problems)} problem(s)", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"ok: ruleset {ruleset.name} {ruleset.version}: {len(ruleset.signals)} signals,"
+        f" {len(ruleset.disqualify)} disqualifiers, requalify={ruleset.requalify}"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

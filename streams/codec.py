@@ -1,0 +1,150 @@
+"""orjson encoding of the internal event topic, the table state, stage changes and dead letters."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from schemas.decode import Decoded, Rejection
+from schemas.events import PROFILE_FIELDS, ProfileRecord, WebsiteEnvelope
+from streams.core.events import LeadEvent, StageChanged
+from streams.core.qualify import ANONYMOUS_PREFIX
+from streams.core.state import LeadState
+
+
+def to_lead_event(decoded: Decoded) -> LeadEvent:
+    """The core's view of a validated input message."""
+    if isinstance(decoded, ProfileRecord):
+        facts = {name: getattr(decoded, name) for name in PROFILE_FIELDS}
+        return LeadEvent(
+            event_id=decoded.event_id or "",
+            type="profile",
+            occurred_at=decoded.updated_at,
+            lead_id=decoded.lead_id,
+            properties={k: v for k, v in facts.items() if v is not None},
+        )
+    anonymous_id = decoded.anonymous_id if isinstance(decoded, WebsiteEnvelope) else None
+    props = decoded.properties.model_dump(exclude_none=True)  # type: ignore[attr-defined]
+    return LeadEvent(
+        event_id=decoded.event_id,
+        type=decoded.type,  # type: ignore[attr-defined]
+        occurred_at=decoded.occurred_at,
+        lead_id=decoded.lead_id,
+        anonymous_id=anonymous_id,
+        properties=props,
+    )
+
+
+def partition_key(event: LeadEvent) -> str:
+    """The key events are re-partitioned by: the lead, or the anonymous visitor."""
+    if event.lead_id is not None:
+        return event.lead_id
+    return f"{ANONYMOUS_PREFIX}{event.anonymous_id}"
+
+
+def encode_lead_event(event: LeadEvent) -> bytes:
+    """Compact JSON for the internal events-by-lead topic."""
+    body: dict[str, Any] = {
+        "i": event.event_id,
+        "t": event.type,
+        "o": event.occurred_at.isoformat(),
+        "p": event.properties,
+    }
+    if event.lead_id is not None:
+        body["l"] = event.lead_id
+    if event.anonymous_id is not None:
+        body["a"] = event.anonymous_id
+    return orjson.dumps(body)
+
+
+def decode_lead_event(raw: bytes) -> LeadEvent:
+    """Inverse of encode_lead_event."""
+    body = orjson.loads(raw)
+    return LeadEvent(
+        event_id=body["i"],
+        type=body["t"],
+        occurred_at=datetime.fromisoformat(body["o"]),
+        lead_id=body.get("l"),
+        anonymous_id=body.get("a"),
+        properties=body["p"],
+    )
+
+
+def encode_state(state: LeadState) -> bytes:
+    """Table value (and changelog record) of a lead."""
+    return orjson.dumps(state.to_dict())
+
+
+def decode_state(raw: bytes) -> LeadState:
+    """Inverse of encode_state."""
+    return LeadState.from_dict(orjson.loads(raw))
+
+
+def stage_change_dict(change: StageChanged, emitted_at: datetime) -> dict[str, Any]:
+    """The contract's stage-change record."""
+    return {
+        "change_id": change.change_id,
+        "lead_id": change.lead_id,
+        "sequence": change.sequence,
+        "from_stage": change.from_stage,
+        "to_stage": change.to_stage,
+        "occurred_at": change.occurred_at.isoformat(),
+        "emitted_at": emitted_at.isoformat(),
+        "trigger_event_id": change.trigger_event_id,
+        "reasons": [
+            {"rule": r.rule, "description": r.description}
+            | ({"points": r.points} if r.points is not None else {})
+            for r in change.reasons
+        ],
+        "evidence": list(change.evidence),
+        "disqualification_reason": change.disqualification_reason,
+        "scores": dict(change.scores),
+        "ruleset": {"name": change.ruleset_name, "version": change.ruleset_version},
+    }
+
+
+def encode_stage_change(change: StageChanged, emitted_at: datetime | None = None) -> bytes:
+    """Value bytes for leads.stage-changes."""
+    return orjson.dumps(stage_change_dict(change, emitted_at or datetime.now(UTC)))
+
+
+def encode_dead_letter(
+    *,
+    source_topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    rejection: Rejection,
+    received_at: datetime | None = None,
+) -> bytes:
+    """Value bytes for leads.dead-letter: the raw message and why it was rejected."""
+    raw = value or b""
+    try:
+        text, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+    body: dict[str, Any] = {
+        "source_topic": source_topic,
+        "partition": partition,
+        "offset": offset,
+        "key": _text_or_none(key),
+        "value": text,
+        "error": {"code": rejection.code, "message": rejection.message},
+        "received_at": (received_at or datetime.now(UTC)).isoformat(),
+    }
+    if encoding == "base64":
+        body["value_encoding"] = "base64"
+    return orjson.dumps(body)
+
+
+def _text_or_none(key: bytes | None) -> str | None:
+    if key is None:
+        return None
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(key).decode("ascii")

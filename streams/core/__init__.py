@@ -1,0 +1,1 @@
+"""The functional core: qualification rules as pure functions, no Kafka or Faust imports."""

@@ -1,0 +1,343 @@
+"""The ruleset model: signals, scores, stage criteria and disqualifiers, loaded from TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+
+from schemas.events import event_property_names
+
+PRESETS: tuple[str, ...] = ("default", "startup", "consultancy", "agency")
+SCORES: tuple[str, ...] = ("engagement", "fit")
+PROFILE_FIELD_NAMES: frozenset[str] = frozenset(event_property_names("profile"))
+
+Scalar = str | int | float | bool
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Comparison(_Rule):
+    """Numeric comparison of a property, score or profile field."""
+
+    gte: float | None = None
+    gt: float | None = None
+    lte: float | None = None
+    lt: float | None = None
+
+    def holds(self, value: float) -> bool:
+        """Whether a number satisfies every bound given."""
+        return (
+            (self.gte is None or value >= self.gte)
+            and (self.gt is None or value > self.gt)
+            and (self.lte is None or value <= self.lte)
+            and (self.lt is None or value < self.lt)
+        )
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Self:
+        if self.gte is None and self.gt is None and self.lte is None and self.lt is None:
+            raise ValueError("give at least one of gte, gt, lte, lt")
+        return self
+
+
+PropertyTest = Scalar | list[Scalar] | Comparison
+
+
+class Match(_Rule):
+    """One event pattern: an event type and tests on its properties (all must hold)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+
+    @property
+    def tests(self) -> dict[str, PropertyTest]:
+        """The property tests, by property name."""
+        return dict(self.__pydantic_extra__ or {})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_tests(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                k: (Comparison.model_validate(v) if isinstance(v, dict) else v)
+                for k, v in data.items()
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _known_type_and_properties(self) -> Self:
+        known = event_property_names(self.type)
+        if known is None:
+            raise ValueError(f"unknown event type {self.type!r}")
+        for name, test in self.tests.items():
+            if name not in known:
+                raise ValueError(
+                    f"event type {self.type!r} has no property {name!r}"
+                    f" (it has: {', '.join(sorted(known)) or 'none'})"
+                )
+            if not isinstance(test, str | int | float | bool | list | Comparison):
+                raise ValueError(f"property {name!r}: use a value, a list, or {{gte = ...}}")
+        return self
+
+
+class Signal(_Rule):
+    """A named kind of evidence: events matching any of its patterns, worth some points."""
+
+    description: str
+    points: float = 0
+    max_points: float | None = None
+    match: list[Match] = Field(min_length=1)
+
+
+class SignalCondition(_Rule):
+    signal: str
+    min_count: int = Field(default=1, ge=1)
+    description: str | None = None
+
+
+class ScoreCondition(Comparison):
+    score: Literal["engagement", "fit"]
+    description: str | None = None
+
+
+class ProfileCondition(_Rule):
+    profile: str
+    equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    gte: float | None = None
+    lte: float | None = None
+    exists: bool | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _known_field(self) -> Self:
+        if self.profile not in PROFILE_FIELD_NAMES:
+            raise ValueError(
+                f"unknown profile field {self.profile!r}"
+                f" (known: {', '.join(sorted(PROFILE_FIELD_NAMES))})"
+            )
+        return self
+
+
+class AllCondition(_Rule):
+    all: list[Condition] = Field(min_length=1)
+    description: str | None = None
+
+
+class AnyCondition(_Rule):
+    any: list[Condition] = Field(min_length=1)
+    description: str | None = None
+
+
+class NotCondition(_Rule):
+    not_: Condition = Field(alias="not")
+    description: str | None = None
+
+
+_CONDITION_KEYS = ("signal", "score", "profile", "all", "any", "not")
+
+
+def _condition_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for key in _CONDITION_KEYS:
+            if key in value:
+                return key
+        return None
+    for key, cls in _CONDITION_CLASSES.items():
+        if isinstance(value, cls):
+            return key
+    return None
+
+
+Condition = Annotated[
+    Annotated[SignalCondition, Tag("signal")]
+    | Annotated[ScoreCondition, Tag("score")]
+    | Annotated[ProfileCondition, Tag("profile")]
+    | Annotated[AllCondition, Tag("all")]
+    | Annotated[AnyCondition, Tag("any")]
+    | Annotated[NotCondition, Tag("not")],
+    Discriminator(
+        _condition_tag,
+        custom_error_type="condition",
+        custom_error_message=(
+            "a condition needs one of the keys signal, score, profile, all, any, not"
+        ),
+    ),
+]
+_CONDITION_CLASSES: dict[str, type[_Rule]] = {
+    "signal": SignalCondition,
+    "score": ScoreCondition,
+    "profile": ProfileCondition,
+    "all": AllCondition,
+    "any": AnyCondition,
+    "not": NotCondition,
+}
+AllCondition.model_rebuild()
+AnyCondition.model_rebuild()
+NotCondition.model_rebuild()
+
+
+class FitRule(_Rule):
+    """Points for the fit score when a profile condition holds."""
+
+    rule: str
+    description: str
+    points: float
+    when: ProfileCondition | AllCondition | AnyCondition
+
+
+class StageRule(_Rule):
+    """The criteria a lead must meet to enter a stage."""
+
+    description: str
+    criteria: Condition
+
+
+class Disqualifier(_Rule):
+    """A condition that disqualifies a lead, with the reason reported."""
+
+    reason: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str
+    when: Condition
+
+
+class Ruleset(_Rule):
+    """A complete, validated qualification ruleset."""
+
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    description: str = ""
+    requalify: bool = False
+    signals: dict[str, Signal]
+    fit: list[FitRule] = []
+    stages: dict[Literal["sql", "sqo"], StageRule]
+    disqualify: list[Disqualifier] = []
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Self:
+        if "sql" not in self.stages or "sqo" not in self.stages:
+            raise ValueError("define both [stages.sql] and [stages.sqo]")
+        conditions: list[Any] = [s.criteria for s in self.stages.values()]
+        conditions += [d.when for d in self.disqualify]
+        while conditions:
+            cond = conditions.pop()
+            if isinstance(cond, SignalCondition) and cond.signal not in self.signals:
+                raise ValueError(
+                    f"condition refers to unknown signal {cond.signal!r}"
+                    f" (defined: {', '.join(sorted(self.signals))})"
+                )
+            if isinstance(cond, AllCondition):
+                conditions.extend(cond.all)
+            elif isinstance(cond, AnyCondition):
+                conditions.extend(cond.any)
+            elif isinstance(cond, NotCondition):
+                conditions.append(cond.not_)
+        return self
+
+
+class RulesetError(ValueError):
+    """A ruleset that cannot be used, with messages that point at lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+def parse_ruleset(text: str, source: str = "<rules>") -> Ruleset:
+    """Parse and validate TOML text; raise RulesetError naming the lines at fault."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesetError(source, [f"not valid TOML: {exc}"]) from None
+    try:
+        return Ruleset.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = tuple(err["loc"])
+            line = locate(text, loc)
+            where = ".".join(str(p) for p in _readable(loc)) or "(top level)"
+            prefix = f"line {line}: " if line else ""
+            problems.append(f"{prefix}{where}: {err['msg']}")
+        raise RulesetError(source, problems) from None
+
+
+def _readable(loc: tuple[Any, ...]) -> list[Any]:
+    # Drop pydantic's union tags ('signal', 'all', ...) that duplicate the next key.
+    out: list[Any] = []
+    for i, part in enumerate(loc):
+        nxt = loc[i + 1] if i + 1 < len(loc) else None
+        if part in _CONDITION_KEYS and isinstance(nxt, str) and nxt != part:
+            # A tag is followed by a field name of that condition, never by the tag itself.
+            if (i > 0 and loc[i - 1] in ("criteria", "when", "not")) or isinstance(loc[i - 1], int):
+                continue
+        out.append(part)
+    return out
+
+
+def locate(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number (1-based) of the TOML key at a validation location."""
+    lines = text.splitlines()
+    keys = [str(p) for p in _readable(loc) if isinstance(p, str)]
+    best: int | None = None
+    start = 0
+    for depth in range(len(keys)):
+        header = ".".join(keys[: depth + 1])
+        key = keys[depth]
+        found = None
+        for n in range(start, len(lines)):
+            stripped = lines[n].strip()
+            if (
+                stripped in (f"[{header}]", f"[[{header}]]")
+                or stripped.startswith((f"{key} =", f"{key}=", f'"{key}" ='))
+                or (f"{key} =" in stripped and "{" in stripped)
+            ):
+                found = n
+                break
+        if found is None:
+            break
+        best, start = found + 1, found
+    return best
+
+
+def load_ruleset(name_or_path: str) -> Ruleset:
+    """A shipped preset by name, or a TOML file by path."""
+    if name_or_path in PRESETS:
+        return _preset(name_or_path)
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise RulesetError(
+            name_or_path,
+            [f"no such preset or file; presets are {', '.join(PRESETS)}"],
+        )
+    return parse_ruleset(path.read_text(encoding="utf-8"), str(path))
+
+
+@cache
+def _preset(name: str) -> Ruleset:
+    text = resources.files("streams.core").joinpath("presets", f"{name}.toml").read_text("utf-8")
+    return parse_ruleset(text, f"preset {name}")
+
+
+def preset_texts() -> Mapping[str, str]:
+    """The TOML text of every shipped preset."""
+    base = resources.files("streams.core").joinpath("presets")
+    return {name: base.joinpath(f"{name}.toml").read_text("utf-8") for name in PRESETS}

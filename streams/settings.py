@@ -1,0 +1,65 @@
+"""One typed settings object, read from the environment and validated when built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "leadq"
+
+
+class Settings(BaseSettings):
+    """leadq configuration; field names map to the contract's environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    topic_prefix: str = Field(default="", validation_alias="LEADQ_TOPIC_PREFIX")
+    rules: str = Field(default="default", validation_alias="LEADQ_RULES")
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias="LEADQ_DATA_DIR")
+    web_port: int = Field(default=6066, ge=0, le=65535, validation_alias="LEADQ_WEB_PORT")
+    web_host: str = Field(default="127.0.0.1", validation_alias="LEADQ_WEB_HOST")
+    web_enabled: bool = Field(default=False, validation_alias="LEADQ_WEB_ENABLED")
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
+    sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
+    ssl_cafile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_CAFILE")
+
+    # Worker tuning (not part of the public contract; sensible defaults).
+    app_id: str = Field(default="leadq", validation_alias="LEADQ_APP_ID")
+    partitions: int = Field(default=4, ge=1, validation_alias="LEADQ_PARTITIONS")
+    replication_factor: int = Field(default=1, ge=1, validation_alias="LEADQ_REPLICATION_FACTOR")
+    store: str = Field(default="memory://", validation_alias="LEADQ_STORE")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap_has_host_and_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(
+                    f"KAFKA_BOOTSTRAP_SERVERS entry {server!r} must look like host:port"
+                )
+        return value
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        """Bootstrap servers as a list of host:port strings."""
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+    def topic(self, name: str) -> str:
+        """The full name of a contract topic, with the deployment's prefix."""
+        return f"{self.topic_prefix}{name}"

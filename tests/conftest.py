@@ -1,0 +1,63 @@
+"""Shared fixtures: one real Kafka broker per session, fresh settings and topics per test."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.settings import Settings
+from tests.kafka_harness import unique_prefix
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real broker: KAFKA_BOOTSTRAP_SERVERS if set, else a local Apache Kafka started here."""
+    existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if existing:
+        yield existing
+        return
+    from streams.broker.launcher import LocalBroker
+
+    broker = LocalBroker(data_dir=tmp_path_factory.mktemp("broker"), port=_free_port())
+    bootstrap = broker.start(timeout=120)
+    try:
+        yield bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def make_settings(
+    kafka_bootstrap: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[..., Settings]:
+    """Factory of per-test settings: unique topic prefix and data dir; overridable fields."""
+    prefix = unique_prefix(request.node.name)
+
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "kafka_bootstrap_servers": kafka_bootstrap,
+            "topic_prefix": prefix,
+            "data_dir": tmp_path / "data",
+            "partitions": 4,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Default per-test settings (preset `default`)."""
+    return make_settings()
