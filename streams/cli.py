@@ -112,7 +112,9 @@ def tail(
 
 
 @rules_app.command("check")
-def rules_check(file: Annotated[Path, typer.Argument(help="Ruleset TOML file or preset name")]) -> None:
+def rules_check(
+    file: Annotated[Path, typer.Argument(help="Ruleset TOML file or preset name")],
+) -> None:
     """Validate a ruleset; explain each problem with its line."""
     try:
         ruleset = load_ruleset(str(file))

@@ -56,9 +56,7 @@ class Scenario:
 
 
 def _step(n: int, type_: str, minutes: int, **properties: Any) -> Step:
-    kind: TopicKind = _KIND_OF_TYPE.get(
-        type_, "email" if type_.startswith("email_") else "website"
-    )
+    kind: TopicKind = _KIND_OF_TYPE.get(type_, "email" if type_.startswith("email_") else "website")
     value: dict[str, Any] = {
         "event_id": f"e{n}",
         "type": type_,

@@ -17,10 +17,7 @@ TOPICS = {"stage-changes": "leads.stage-changes", "dead-letter": "leads.dead-let
 def format_change(change: dict[str, Any]) -> str:
     """One line per stage change: lead, from -> to, and the reasons in words."""
     reasons = "; ".join(r["description"] for r in change.get("reasons", []))
-    return (
-        f"{change['lead_id']}: {change['from_stage']} -> {change['to_stage']}"
-        f"  ({reasons})"
-    )
+    return f"{change['lead_id']}: {change['from_stage']} -> {change['to_stage']}  ({reasons})"
 
 
 def format_dead_letter(record: dict[str, Any]) -> str:

@@ -56,10 +56,7 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         if missing:
             try:
                 await admin.create_topics(
-                    [
-                        NewTopic(n, settings.partitions, settings.replication_factor)
-                        for n in missing
-                    ]
+                    [NewTopic(n, settings.partitions, settings.replication_factor) for n in missing]
                 )
             except TopicAlreadyExistsError:
                 pass  # another worker created them at the same moment

@@ -59,8 +59,7 @@ def test_final_stage_does_not_depend_on_arrival_order(scenario: Scenario) -> Non
     qualifier = Qualifier(load_ruleset(scenario.preset))
     events = lead_events(scenario.steps)
     finals = {
-        qualifier.replay(order, key="lead")[0].stage
-        for order in itertools.permutations(events)
+        qualifier.replay(order, key="lead")[0].stage for order in itertools.permutations(events)
     }
     assert len(finals) == 1
 

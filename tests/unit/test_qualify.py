@@ -31,7 +31,12 @@ EBOOK = ev("e1", "content_download", 0, asset="a.pdf", asset_type="ebook")
 DEMO = ev("e2", "form_submit", 10, form="demo_request")
 CALL = ev("e3", "call_completed", 20, direction="outbound", duration_s=600, outcome="connected")
 NO_BUDGET = ev(
-    "e4", "call_completed", 30, direction="outbound", duration_s=60, outcome="connected",
+    "e4",
+    "call_completed",
+    30,
+    direction="outbound",
+    duration_s=60,
+    outcome="connected",
     disposition="no_budget",
 )
 
@@ -177,7 +182,10 @@ def test_final_stage_is_order_independent_and_duplicates_are_harmless(
             assert change.sequence == seq
             assert change.from_stage == stage
             assert (change.from_stage, change.to_stage) in {
-                ("lead", "sql"), ("sql", "sqo"), ("lead", "disqualified"),
-                ("sql", "disqualified"), ("sqo", "disqualified"),
+                ("lead", "sql"),
+                ("sql", "sqo"),
+                ("lead", "disqualified"),
+                ("sql", "disqualified"),
+                ("sqo", "disqualified"),
             }
             stage = change.to_stage

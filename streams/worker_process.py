@@ -1,0 +1,98 @@
+"""Start `leadq run` worker processes and know when they are ready or have stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+
+from streams.runner import READY_LINE
+from streams.settings import Settings
+
+WORKER_READY_TIMEOUT_S = 90.0
+WORKER_STOP_TIMEOUT_S = 20.0
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment a worker process needs for these settings."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "LEADQ_TOPIC_PREFIX": settings.topic_prefix,
+            "LEADQ_RULES": settings.rules,
+            "LEADQ_DATA_DIR": str(settings.data_dir),
+            "LEADQ_PARTITIONS": str(settings.partitions),
+            "LEADQ_STORE": settings.store,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    """A `leadq run` process and the lines it printed."""
+
+    proc: asyncio.subprocess.Process
+    lines: list[str] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    reader: asyncio.Task[None] | None = None
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self.lines.append(line)
+            if READY_LINE in line:
+                self.ready.set()
+
+    async def wait_ready(self, timeout: float = WORKER_READY_TIMEOUT_S) -> None:
+        waiter = asyncio.ensure_future(self.ready.wait())
+        exited = asyncio.ensure_future(self.proc.wait())
+        done, _ = await asyncio.wait(
+            {waiter, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        exited.cancel()
+        if not self.ready.is_set():
+            tail = "\n".join(self.lines[-30:])
+            state = "exited" if exited in done else f"not ready after {timeout}s"
+            raise TimeoutError(f"worker {state}; last output:\n{tail}")
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+            try:
+                await asyncio.wait_for(self.proc.wait(), WORKER_STOP_TIMEOUT_S)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self.reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self.reader, 5)
+        return self.proc.returncode or 0
+
+
+async def start_worker(settings: Settings, *, wait: bool = True) -> WorkerProcess:
+    """Start `leadq run` for these settings; by default wait until it has its partitions."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "run",
+        "--loglevel",
+        "warn",
+        env=worker_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    worker = WorkerProcess(proc)
+    worker.reader = asyncio.ensure_future(worker._read())
+    if wait:
+        await worker.wait_ready()
+    return worker

@@ -1,0 +1,174 @@
+"""docker-compose.yml and Dockerfile: consistent with each other, the contract and the pins."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.broker.versions import KAFKA_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT_ENV = {
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "LEADQ_TOPIC_PREFIX",
+    "LEADQ_RULES",
+    "LEADQ_DATA_DIR",
+    "LEADQ_WEB_PORT",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CAFILE",
+}
+
+
+@cache
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def service(name: str) -> dict[str, Any]:
+    services = compose()["services"]
+    assert name in services, f"service {name!r} missing"
+    svc = services[name]
+    assert isinstance(svc, dict)
+    return svc
+
+
+def environment(name: str) -> dict[str, str]:
+    env = service(name).get("environment", {})
+    if isinstance(env, list):  # the "KEY=value" list form
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def listeners(spec: str) -> dict[str, tuple[str, int]]:
+    """'NAME://host:port,...' -> {NAME: (host, port)}."""
+    out: dict[str, tuple[str, int]] = {}
+    for item in spec.split(","):
+        name, sep, address = item.strip().partition("://")
+        assert sep, f"listener {item!r} has no NAME://"
+        host, _, port = address.rpartition(":")
+        out[name] = (host, int(port))
+    return out
+
+
+def protocol_map() -> dict[str, str]:
+    spec = environment("kafka")["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    return dict(item.strip().split(":", 1) for item in spec.split(","))
+
+
+def test_services_exist() -> None:
+    assert {"kafka", "leadq"} <= set(compose()["services"])
+
+
+def test_kafka_image_is_the_pinned_version() -> None:
+    image = service("kafka")["image"]
+    name, _, tag = image.rpartition(":")
+    assert name == "apache/kafka"
+    assert tag == KAFKA_VERSION
+
+
+def test_kafka_is_a_single_kraft_node() -> None:
+    env = environment("kafka")
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    node_id = env["KAFKA_NODE_ID"]
+    voters = [v.strip() for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")]
+    assert [v.split("@", 1)[0] for v in voters] == [node_id]
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ):
+        assert env[key] == "1", key
+    assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
+
+
+def test_listeners_are_consistent() -> None:
+    env = environment("kafka")
+    bound = listeners(env["KAFKA_LISTENERS"])
+    advertised = listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    protocols = protocol_map()
+    controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert controller in bound
+    assert controller in protocols
+    assert controller not in advertised
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    assert set(bound) <= set(protocols)
+    for name, (_, port) in advertised.items():
+        assert name in bound, name
+        assert bound[name][1] == port, f"{name} advertises port {port} but binds another"
+    # The voter address is the controller listener's port.
+    voter = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")[0].split("@", 1)[1]
+    assert int(voter.rpartition(":")[2]) == bound[controller][1]
+    # One listener for the host (localhost:9092), one for containers (kafka:19092).
+    addresses = set(advertised.values())
+    assert ("localhost", 9092) in addresses
+    assert ("kafka", 19092) in addresses
+
+
+def test_port_9092_is_published() -> None:
+    ports = [str(p) for p in service("kafka").get("ports", [])]
+    published = {tuple(p.split(":")[-2:]) for p in ports}
+    assert ("9092", "9092") in published
+
+
+def test_kafka_has_a_broker_healthcheck() -> None:
+    check = service("kafka")["healthcheck"]["test"]
+    text = check if isinstance(check, str) else " ".join(check)
+    assert "/opt/kafka/bin/kafka-broker-api-versions.sh" in text
+    assert "--bootstrap-server localhost:9092" in text
+
+
+def test_leadq_builds_from_the_dockerfile() -> None:
+    build = service("leadq")["build"]
+    if isinstance(build, str):
+        context, dockerfile = build, "Dockerfile"
+    else:
+        context, dockerfile = build.get("context", "."), build.get("dockerfile", "Dockerfile")
+    path = ROOT / context / dockerfile
+    assert path.is_file()
+    text = path.read_text(encoding="utf-8")
+    assert "FROM python:3.11-slim" in text
+    assert 'ENTRYPOINT ["leadq"]' in text
+    assert 'CMD ["run"]' in text
+    assert service("leadq")["command"] == ["run"]
+
+
+def test_dockerfile_copies_what_the_package_needs() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    for needed in ("pyproject.toml", "schemas", "streams"):
+        assert needed in text
+    assert "pip install ." in text
+
+
+def test_leadq_waits_for_a_healthy_kafka() -> None:
+    depends = service("leadq")["depends_on"]
+    assert isinstance(depends, dict)
+    assert depends["kafka"]["condition"] == "service_healthy"
+
+
+def test_leadq_connects_to_the_internal_listener() -> None:
+    advertised = listeners(environment("kafka")["KAFKA_ADVERTISED_LISTENERS"])
+    internal = {f"{host}:{port}" for host, port in advertised.values() if host == "kafka"}
+    assert environment("leadq")["KAFKA_BOOTSTRAP_SERVERS"] in internal
+
+
+def test_leadq_uses_only_contract_environment() -> None:
+    env = environment("leadq")
+    assert set(env) <= CONTRACT_ENV, set(env) - CONTRACT_ENV
+    assert env["LEADQ_TOPIC_PREFIX"] == "${LEADQ_TOPIC_PREFIX:-}"
+    assert env["LEADQ_RULES"] == "${LEADQ_RULES:-default}"
+    assert env["LEADQ_DATA_DIR"] == "/data"
+
+
+def test_leadq_data_is_a_named_volume() -> None:
+    mounts = [str(v) for v in service("leadq").get("volumes", [])]
+    named = {m.split(":", 1)[0] for m in mounts if m.endswith(":/data")}
+    assert named
+    assert named <= set(compose().get("volumes") or {})
