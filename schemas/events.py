@@ -313,5 +313,6 @@ def event_property_names(event_type: str) -> frozenset[str] | None:
     if model is None:
         return None
     props = model.model_fields["properties"].annotation
-    assert isinstance(props, type) and issubclass(props, BaseModel)
+    assert isinstance(props, type)
+    assert issubclass(props, BaseModel)
     return frozenset(props.model_fields)

@@ -10,7 +10,7 @@ from typing import Any
 import faust
 from faust.serializers import codecs
 
-from schemas.decode import Rejection, decode
+from schemas.decode import TOPIC_KINDS, Rejection, TopicKind, decode
 from streams.codec import (
     decode_lead_event,
     decode_state,
@@ -31,7 +31,7 @@ from streams.topics import TopicNames
 log = logging.getLogger(__name__)
 
 
-class _StateCodec(codecs.Codec):
+class _StateCodec(codecs.Codec):  # type: ignore[misc]
     """Table values are LeadState objects in memory and compact JSON on the changelog."""
 
     def _dumps(self, obj: Any) -> bytes:
@@ -53,8 +53,11 @@ class Worker:
     topics: TopicNames
     qualifier: Qualifier
     table: Any
-    ingest: Any
+    ingest: dict[TopicKind, Any]
     qualify: Any
+    by_lead: Any
+    stage_changes: Any
+    dead_letter: Any
 
 
 def create_app(settings: Settings | None = None, rules: Ruleset | None = None) -> faust.App:
@@ -96,10 +99,6 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         value_serializer="raw",
         logging_config=None,
     )
-    inputs = app.topic(
-        *names.inputs.values(), key_serializer="raw", value_serializer="raw", allow_empty=True
-    )
-    kind_of = {name: kind for kind, name in names.inputs.items()}
     by_lead = app.topic(
         names.events_by_lead,
         partitions=settings.partitions,
@@ -128,21 +127,29 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
             ),
         )
 
-    @app.agent(inputs, name="ingest")
-    async def ingest(stream: Any) -> None:
-        """Validate input, send rejects to the dead-letter topic, re-key the rest by lead."""
-        async for event in stream.events():
-            message = event.message
-            decoded = decode(kind_of[message.topic], message.value)
-            if isinstance(decoded, Rejection):
-                await reject(message, decoded)
-                continue
-            lead_event = to_lead_event(decoded)
-            await by_lead.send(
-                key=partition_key(lead_event).encode(), value=encode_lead_event(lead_event)
-            )
+    def ingest_agent(kind: TopicKind) -> Any:
+        """Validate one input topic, send rejects to the dead letters, re-key the rest by lead."""
+        topic = app.topic(
+            names.inputs[kind], key_serializer="raw", value_serializer="raw", allow_empty=True
+        )
 
-    @app.agent(by_lead, name="qualify")
+        async def ingest(stream: Any) -> None:
+            async for event in stream.events():
+                message = event.message
+                decoded = decode(kind, message.value)
+                if isinstance(decoded, Rejection):
+                    await reject(message, decoded)
+                    continue
+                lead_event = to_lead_event(decoded)
+                await by_lead.send(
+                    key=partition_key(lead_event).encode(), value=encode_lead_event(lead_event)
+                )
+
+        return app.agent(topic, name=f"ingest-{kind}")(ingest)
+
+    ingest = {kind: ingest_agent(kind) for kind in TOPIC_KINDS}
+
+    @app.agent(by_lead, name="qualify")  # type: ignore[untyped-decorator]
     async def qualify(stream: Any) -> None:
         """Apply the rules to each lead's state; send stage changes, then store the state."""
         async for event in stream.events():
@@ -168,7 +175,9 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
                 await asyncio.gather(*pending)
             table[key] = new_state
 
-    return Worker(app, settings, names, qualifier, table, ingest, qualify)
+    return Worker(
+        app, settings, names, qualifier, table, ingest, qualify, by_lead, stage_changes, dead_letter
+    )
 
 
 app = create_app()

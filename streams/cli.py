@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -37,7 +38,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment plus command-line overrides, or a clear error."""
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -105,10 +106,8 @@ def tail(
     from streams.tail import tail_topic
 
     settings = load_settings()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail_topic(settings, topic, from_beginning, count, raw))
-    except KeyboardInterrupt:
-        pass
 
 
 @rules_app.command("check")

@@ -27,10 +27,11 @@ def to_lead_event(decoded: Decoded) -> LeadEvent:
             properties={k: v for k, v in facts.items() if v is not None},
         )
     anonymous_id = decoded.anonymous_id if isinstance(decoded, WebsiteEnvelope) else None
-    props = decoded.properties.model_dump(exclude_none=True)  # type: ignore[attr-defined]
+    # Every concrete event model has `type` and `properties` (see schemas.events).
+    props: dict[str, Any] = getattr(decoded, "properties").model_dump(exclude_none=True)  # noqa: B009
     return LeadEvent(
         event_id=decoded.event_id,
-        type=decoded.type,  # type: ignore[attr-defined]
+        type=getattr(decoded, "type"),  # noqa: B009
         occurred_at=decoded.occurred_at,
         lead_id=decoded.lead_id,
         anonymous_id=anonymous_id,

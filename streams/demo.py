@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import time
@@ -59,10 +60,8 @@ class ChangeLog:
             if remaining <= 0:
                 return False
             self.arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.arrived.wait(), min(remaining, 0.5))
-            except TimeoutError:
-                pass
         return True
 
 
@@ -84,7 +83,7 @@ async def _follow(settings: Settings, log: ChangeLog, label: str, ready: asyncio
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _maybe_start_broker(settings: Settings) -> Callable[[], None] | None:
@@ -99,7 +98,13 @@ def _maybe_start_broker(settings: Settings) -> Callable[[], None] | None:
     typer.echo("Starting the local Apache Kafka broker ...", err=True)
     bootstrap = broker.start()
     typer.echo(f"Kafka is at {bootstrap}", err=True)
-    return None if was_running else lambda: broker.stop()
+    if was_running:
+        return None
+
+    def stop() -> None:
+        broker.stop()
+
+    return stop
 
 
 async def _scenarios(base: Settings, run_id: str) -> tuple[int, int]:
@@ -111,7 +116,9 @@ async def _scenarios(base: Settings, run_id: str) -> tuple[int, int]:
     for settings in deployments.values():
         await ensure_topics(settings)
     typer.echo(f"Starting {len(presets)} workers, one per preset: {', '.join(presets)}")
-    workers = await asyncio.gather(*(start_worker(s) for s in deployments.values()))
+    workers = await asyncio.gather(
+        *(start_worker(s, loglevel="info") for s in deployments.values())
+    )
     logs = {p: ChangeLog() for p in presets}
     followers = []
     try:
@@ -127,6 +134,7 @@ async def _scenarios(base: Settings, run_id: str) -> tuple[int, int]:
         for task in followers:
             task.cancel()
         await _stop_all(workers)
+        _save_logs(base, dict(zip(presets, workers, strict=True)))
 
 
 async def _play(settings: Settings, log: ChangeLog, scenario: Scenario, run_id: str) -> bool:
@@ -205,6 +213,14 @@ async def _traffic(
         "illegal": len(illegal_sequences(log.records)),
         "latencies_ms": log.latencies_ms,
     }
+
+
+def _save_logs(settings: Settings, workers: dict[str, WorkerProcess]) -> None:
+    folder = settings.data_dir / "demo-logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, worker in workers.items():
+        (folder / f"{name}.log").write_text("\n".join(worker.lines) + "\n", encoding="utf-8")
+    typer.echo(f"Worker logs: {folder}", err=True)
 
 
 async def _stop_all(workers: list[WorkerProcess]) -> None:

@@ -9,7 +9,7 @@ import orjson
 
 from schemas.decode import Rejection, TopicKind, decode
 from streams.codec import partition_key, to_lead_event
-from streams.core.events import LeadEvent, StageChanged
+from streams.core.events import LeadEvent, Stage, StageChanged
 from streams.core.qualify import ANONYMOUS_PREFIX, Qualifier
 from streams.core.ruleset import Ruleset
 from streams.core.state import LeadState
@@ -30,7 +30,7 @@ class Reference:
     """Per lead: the changes and final stage the rules warrant for the input, in that order."""
 
     changes: dict[str, list[StageChanged]]
-    final: dict[str, str]
+    final: dict[str, Stage]
     rejected: int
 
 

@@ -20,7 +20,7 @@ def run_worker(settings: Settings, loglevel: str = "warn") -> None:
     asyncio.run(ensure_topics(settings))
     worker = build(settings)
 
-    @worker.app.on_rebalance_complete.connect  # type: ignore[misc]
+    @worker.app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
     async def _announce(sender: object, **kwargs: object) -> None:
         print(READY_LINE, flush=True)
 

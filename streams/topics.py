@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -54,12 +55,11 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         existing = set(await admin.list_topics())
         missing = [n for n in names.all() if n not in existing]
         if missing:
-            try:
+            # Another worker may create them at the same moment.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(n, settings.partitions, settings.replication_factor) for n in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another worker created them at the same moment
         return missing
     finally:
         await admin.close()

@@ -78,7 +78,9 @@ class WorkerProcess:
         return self.proc.returncode or 0
 
 
-async def start_worker(settings: Settings, *, wait: bool = True) -> WorkerProcess:
+async def start_worker(
+    settings: Settings, *, wait: bool = True, loglevel: str = "warn"
+) -> WorkerProcess:
     """Start `leadq run` for these settings; by default wait until it has its partitions."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -86,7 +88,7 @@ async def start_worker(settings: Settings, *, wait: bool = True) -> WorkerProces
         "streams.cli",
         "run",
         "--loglevel",
-        "warn",
+        loglevel,
         env=worker_env(settings),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

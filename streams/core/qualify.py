@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from streams.core.events import LeadEvent, Reason, Stage, StageChanged
 from streams.core.ruleset import (
@@ -235,8 +235,8 @@ class _View:
         if isinstance(cond, NotCondition):
             if self.holds(cond.not_) is not None:
                 return None
-            text = cond.description or "an excluding condition does not apply"
-            return _Met((Reason("not", text),))
+            text = cond.description or f"Not: {_name(cond.not_)}"
+            return _Met((Reason(f"not.{_name(cond.not_)}", text),))
         raise TypeError(f"unknown condition {cond!r}")
 
     def _signal(self, cond: SignalCondition) -> _Met | None:
@@ -283,6 +283,21 @@ class _View:
         return _Met((Reason(f"profile.{cond.profile}", text),))
 
 
+def _name(cond: Condition) -> str:
+    """A short stable name of a condition, for reasons about conditions that do not hold."""
+    if isinstance(cond, SignalCondition):
+        return cond.signal
+    if isinstance(cond, ScoreCondition):
+        return f"{cond.score}_score"
+    if isinstance(cond, ProfileCondition):
+        return f"profile.{cond.profile}"
+    if isinstance(cond, AllCondition):
+        return "all(" + ",".join(_name(c) for c in cond.all) + ")"
+    if isinstance(cond, AnyCondition):
+        return "any(" + ",".join(_name(c) for c in cond.any) + ")"
+    return f"not.{_name(cond.not_)}"
+
+
 def _matches(match: Match, properties: Mapping[str, Any]) -> bool:
     return all(_test(test, properties.get(name)) for name, test in match.tests.items())
 
@@ -301,7 +316,7 @@ def _test(test: PropertyTest, value: Any) -> bool:
     return bool(value == test)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from functools import cache
@@ -23,7 +24,7 @@ from schemas.events import event_property_names
 
 PRESETS: tuple[str, ...] = ("default", "startup", "consultancy", "agency")
 SCORES: tuple[str, ...] = ("engagement", "fit")
-PROFILE_FIELD_NAMES: frozenset[str] = frozenset(event_property_names("profile"))
+PROFILE_FIELD_NAMES: frozenset[str] = event_property_names("profile") or frozenset()
 
 Scalar = str | int | float | bool
 
@@ -281,40 +282,59 @@ def parse_ruleset(text: str, source: str = "<rules>") -> Ruleset:
 
 
 def _readable(loc: tuple[Any, ...]) -> list[Any]:
-    # Drop pydantic's union tags ('signal', 'all', ...) that duplicate the next key.
+    """A validation location without pydantic's union tags ('signal', 'all', ...)."""
     out: list[Any] = []
+    previous_was_tag = False
     for i, part in enumerate(loc):
-        nxt = loc[i + 1] if i + 1 < len(loc) else None
-        if part in _CONDITION_KEYS and isinstance(nxt, str) and nxt != part:
-            # A tag is followed by a field name of that condition, never by the tag itself.
-            if (i > 0 and loc[i - 1] in ("criteria", "when", "not")) or isinstance(loc[i - 1], int):
-                continue
-        out.append(part)
+        before = loc[i - 1] if i > 0 else None
+        # A tag follows the key that holds a condition, or a list index, never another tag.
+        is_tag = (
+            part in _CONDITION_KEYS
+            and not previous_was_tag
+            and (before in ("criteria", "when", "not") or isinstance(before, int))
+        )
+        previous_was_tag = is_tag
+        if not is_tag:
+            out.append(part)
     return out
 
 
 def locate(text: str, loc: tuple[Any, ...]) -> int | None:
     """Best-effort line number (1-based) of the TOML key at a validation location."""
     lines = text.splitlines()
-    keys = [str(p) for p in _readable(loc) if isinstance(p, str)]
+    path = _readable(loc)
     best: int | None = None
-    start = 0
-    for depth in range(len(keys)):
-        header = ".".join(keys[: depth + 1])
-        key = keys[depth]
-        found = None
-        for n in range(start, len(lines)):
-            stripped = lines[n].strip()
-            if (
-                stripped in (f"[{header}]", f"[[{header}]]")
-                or stripped.startswith((f"{key} =", f"{key}=", f'"{key}" ='))
-                or (f"{key} =" in stripped and "{" in stripped)
-            ):
-                found = n
-                break
-        if found is None:
+    start, consumed = 0, 0
+    # The deepest table header ([a.b] or the n-th [[a]]) that the path starts with.
+    for length in range(len(path), 0, -1):
+        names = [str(p) for p in path[:length] if not isinstance(p, int)]
+        if not names or isinstance(path[length - 1], int):
+            continue
+        index = path[length] if length < len(path) and isinstance(path[length], int) else None
+        header = ".".join(names)
+        hits = [
+            n
+            for n, line in enumerate(lines)
+            if line.strip() in (f"[{header}]", f"[[{header}]]")
+        ]
+        if hits:
+            n = hits[index] if index is not None and index < len(hits) else hits[0]
+            best, start = n + 1, n
+            consumed = length + (1 if index is not None else 0)
             break
-        best, start = found + 1, found
+    # Then the remaining keys, as `key =` lines (or inline `key = ...`) below that header.
+    for part in path[consumed:]:
+        if isinstance(part, int):
+            continue
+        pattern = re.compile(rf'(^|[{{,\s])"?{re.escape(str(part))}"?\s*=')
+        for n in range(start, len(lines)):
+            if n > start and lines[n].lstrip().startswith("["):
+                return best
+            if pattern.search(lines[n]):
+                best, start = n + 1, n
+                break
+        else:
+            return best
     return best
 
 

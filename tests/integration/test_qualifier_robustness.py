@@ -53,6 +53,12 @@ MALFORMED: list[tuple[str, bytes | None, bytes | None, str]] = [
 ]
 
 
+def sim_events(leads: int, seed: int) -> list[SimEvent]:
+    """Simulated website, email and call events (profile facts apply from when they are
+    processed, not retroactively, so they would make the final stage order-dependent)."""
+    return [e for e in generate(leads, seed=seed) if e.kind != "profile"]
+
+
 def sim_messages(events: list[SimEvent]) -> list[tuple[str, bytes | None, bytes]]:
     return [
         (f"leads.{e.kind}", e.key.encode() if e.key else None, orjson.dumps(e.value))
@@ -105,7 +111,7 @@ async def test_malformed_messages_go_to_dead_letter_and_valid_ones_still_qualify
 async def test_two_workers_in_one_group_emit_what_one_worker_emits(
     make_settings: Callable[..., Settings],
 ) -> None:
-    events = generate(150, seed=11)
+    events = sim_events(150, seed=11)
     messages = sim_messages(events)
     ref = reference(load_ruleset("default"), [(e.kind, e.value) for e in events])
     expected_total = sum(len(v) for v in ref.changes.values())
@@ -147,7 +153,7 @@ async def test_two_workers_in_one_group_emit_what_one_worker_emits(
 async def test_backlog_read_after_the_fact_reaches_the_in_order_final_stages(
     settings: Settings,
 ) -> None:
-    events = generate(300, seed=5)
+    events = sim_events(300, seed=5)
     ref = reference(load_ruleset("default"), [(e.kind, e.value) for e in events])
     want_final = {k: v for k, v in ref.final.items() if v != "lead"}
     # No worker runs while the backlog is produced: it then reads the three topics in

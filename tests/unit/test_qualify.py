@@ -63,7 +63,7 @@ def test_disqualified_lead_emits_nothing_more_without_requalification() -> None:
 
 
 def test_disqualification_from_the_initial_stage() -> None:
-    state, changes = default().replay([NO_BUDGET], key="L1")
+    _, changes = default().replay([NO_BUDGET], key="L1")
     assert [(c.from_stage, c.to_stage) for c in changes] == [("lead", "disqualified")]
 
 

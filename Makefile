@@ -1,0 +1,45 @@
+# leadq developer commands. `make demo` and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint unit integration broker broker-stop schemas clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadq needs Python 3.11 or newer (set PYTHON=python3.11)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## The main job end to end: broker, workers, scenarios, traffic, summary
+	$(BIN)/leadq demo
+
+test: lint  ## ruff, mypy and every test (unit, agents, integration on a real Kafka)
+	$(BIN)/pytest
+
+unit: $(STAMP)  ## Only the tests that need no broker
+	$(BIN)/pytest tests/unit tests/agents
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+schemas: $(STAMP)  ## Regenerate the JSON Schema files in schemas/json
+	$(BIN)/python -m schemas.export
+
+broker: $(STAMP)  ## Start the local Apache Kafka on 127.0.0.1:9092
+	$(BIN)/leadq broker start
+
+broker-stop: $(STAMP)
+	$(BIN)/leadq broker stop
+
+clean:
+	-test -x $(BIN)/leadq && $(BIN)/leadq broker stop
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info reports

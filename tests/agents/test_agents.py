@@ -1,0 +1,103 @@
+"""The agents in isolation with faust's test_context: decode, core, table, send."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.app import Worker, build
+from streams.scenarios import scenario
+from streams.settings import Settings
+
+pytestmark = pytest.mark.asyncio
+
+AGENT_TIMEOUT_S = 10.0
+
+
+class Recorder:
+    """Stands in for a topic's send(): records what an agent sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, dict[str, Any]]] = []
+
+    async def send(
+        self, *, key: bytes | None = None, value: bytes, **_: Any
+    ) -> asyncio.Future[None]:
+        self.sent.append((key, orjson.loads(value)))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+@pytest.fixture
+def worker(tmp_path: Any) -> Worker:
+    return build(Settings(topic_prefix="agents.", data_dir=tmp_path, rules="default"))
+
+
+@pytest.fixture
+def outputs(worker: Worker) -> dict[str, Recorder]:
+    recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
+    for name, recorder in recorders.items():
+        getattr(worker, name).send = recorder.send
+    return recorders
+
+
+async def test_ingest_rejects_bad_input_with_reason_and_rekeys_valid_events(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    valid = scenario("software-ebook-sql").for_lead("L-7").steps[1].value
+    async with worker.ingest["website"].test_context() as agent:
+        await asyncio.wait_for(agent.put(b"{oops", key=b"raw-key"), AGENT_TIMEOUT_S)
+        await asyncio.wait_for(agent.put(orjson.dumps(valid), key=None), AGENT_TIMEOUT_S)
+    [(dl_key, dead)] = outputs["dead_letter"].sent
+    assert dl_key == b"raw-key"
+    assert dead["error"]["code"] == "invalid_json"
+    assert dead["source_topic"] == "agents.leads.website"
+    assert dead["value"] == "{oops"
+    [(key, rekeyed)] = outputs["by_lead"].sent
+    assert key == b"L-7"
+    assert rekeyed["i"] == valid["event_id"]
+
+
+async def test_qualify_sends_changes_and_stores_state_and_ignores_duplicates(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    steps = scenario("software-demo-sqo").for_lead("L-9").steps
+    async with worker.ingest["website"].test_context() as ingest_web:
+        for step in steps[:2]:
+            await asyncio.wait_for(ingest_web.put(orjson.dumps(step.value)), AGENT_TIMEOUT_S)
+    async with worker.ingest["call"].test_context() as ingest_call:
+        await asyncio.wait_for(ingest_call.put(orjson.dumps(steps[2].value)), AGENT_TIMEOUT_S)
+    rekeyed = outputs["by_lead"].sent
+    async with worker.qualify.test_context() as agent:
+        for key, value in [*rekeyed, rekeyed[0]]:  # the first event is delivered twice
+            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+        state = worker.table.get("L-9")
+    changes = [value for _, value in outputs["stage_changes"].sent]
+    assert [(c["from_stage"], c["to_stage"], c["sequence"]) for c in changes] == [
+        ("lead", "sql", 1),
+        ("sql", "sqo", 2),
+    ]
+    assert {k for k, _ in outputs["stage_changes"].sent} == {b"L-9"}
+    assert state is not None
+    assert state.stage == "sqo"
+    assert state.sequence == 2
+
+
+async def test_profile_update_affects_fit_for_later_events(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    profile = {"lead_id": "L-3", "updated_at": "2026-03-01T00:00:00Z", "seniority": "vp"}
+    async with worker.ingest["profile"].test_context() as agent:
+        await asyncio.wait_for(agent.put(orjson.dumps(profile), key=b"L-3"), AGENT_TIMEOUT_S)
+    ebook = scenario("software-ebook-sql").for_lead("L-3").steps[1].value
+    async with worker.ingest["website"].test_context() as agent:
+        await asyncio.wait_for(agent.put(orjson.dumps(ebook)), AGENT_TIMEOUT_S)
+    async with worker.qualify.test_context() as agent:
+        for key, value in outputs["by_lead"].sent:
+            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+    [(_, change)] = outputs["stage_changes"].sent
+    assert change["scores"]["fit"] == 20
