@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.serializers import codecs
 
 from schemas.decode import TOPIC_KINDS, Rejection, TopicKind, decode
 from streams.codec import (
@@ -29,19 +28,6 @@ from streams.settings import Settings
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
-
-
-class _StateCodec(codecs.Codec):  # type: ignore[misc]
-    """Table values are LeadState objects in memory and compact JSON on the changelog."""
-
-    def _dumps(self, obj: Any) -> bytes:
-        return encode_state(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return decode_state(s)
-
-
-codecs.register("leadq_state", _StateCodec())
 
 
 @dataclass(frozen=True)
@@ -111,7 +97,10 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         "lead-state",
         default=None,
         partitions=settings.partitions,
-        schema=faust.Schema(key_serializer="raw", value_serializer="leadq_state"),
+        # Values are the lead state as JSON bytes, encoded and decoded here: faust's table
+        # codecs are not applied when a table is recovered from its changelog.
+        key_type=bytes,
+        value_type=bytes,
     )
 
     async def reject(message: Any, rejection: Rejection) -> None:
@@ -153,9 +142,11 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
     async def qualify(stream: Any) -> None:
         """Apply the rules to each lead's state; send stage changes, then store the state."""
         async for event in stream.events():
-            key = event.key.decode()
+            raw_key: bytes = event.key  # table keys are bytes, as they come back on recovery
+            key = raw_key.decode()
             lead_event = decode_lead_event(event.value)
-            state = table.get(key) or LeadState(key=key)
+            stored = table.get(raw_key)
+            state = decode_state(stored) if stored is not None else LeadState(key=key)
             try:
                 new_state, changes = qualifier.apply(state, lead_event)
             except Exception as exc:  # a rules bug must not stall the partition
@@ -169,11 +160,11 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
                 # after a crash in between, the event is processed again and re-emits
                 # the same changes (same change_id, same content) instead of losing them.
                 pending = [
-                    await stage_changes.send(key=key.encode(), value=encode_stage_change(c))
+                    await stage_changes.send(key=raw_key, value=encode_stage_change(c))
                     for c in changes
                 ]
                 await asyncio.gather(*pending)
-            table[key] = new_state
+            table[raw_key] = encode_state(new_state)
 
     return Worker(
         app, settings, names, qualifier, table, ingest, qualify, by_lead, stage_changes, dead_letter

@@ -313,9 +313,7 @@ def locate(text: str, loc: tuple[Any, ...]) -> int | None:
         index = path[length] if length < len(path) and isinstance(path[length], int) else None
         header = ".".join(names)
         hits = [
-            n
-            for n, line in enumerate(lines)
-            if line.strip() in (f"[{header}]", f"[[{header}]]")
+            n for n, line in enumerate(lines) if line.strip() in (f"[{header}]", f"[[{header}]]")
         ]
         if hits:
             n = hits[index] if index is not None and index < len(hits) else hits[0]

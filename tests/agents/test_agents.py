@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from streams.app import Worker, build
+from streams.codec import decode_state
 from streams.scenarios import scenario
 from streams.settings import Settings
 
@@ -75,7 +76,7 @@ async def test_qualify_sends_changes_and_stores_state_and_ignores_duplicates(
     async with worker.qualify.test_context() as agent:
         for key, value in [*rekeyed, rekeyed[0]]:  # the first event is delivered twice
             await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
-        state = worker.table.get("L-9")
+        state = decode_state(worker.table.get(b"L-9"))
     changes = [value for _, value in outputs["stage_changes"].sent]
     assert [(c["from_stage"], c["to_stage"], c["sequence"]) for c in changes] == [
         ("lead", "sql", 1),
