@@ -23,9 +23,10 @@ from streams.codec import (
 from streams.core.qualify import Qualifier
 from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
+from streams.failstop import retry_or_stop
 from streams.kafka_clients import faust_credentials
 from streams.settings import Settings
-from streams.topics import TopicNames
+from streams.topics import LEAD_TABLE, TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
     stage_changes = app.topic(names.stage_changes, key_serializer="raw", value_serializer="raw")
     dead_letter = app.topic(names.dead_letter, key_serializer="raw", value_serializer="raw")
     table = app.Table(
-        "lead-state",
+        LEAD_TABLE,
         default=None,
         partitions=settings.partitions,
         # Values are the lead state as JSON bytes, encoded and decoded here: faust's table
@@ -127,12 +128,12 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
                 message = event.message
                 decoded = decode(kind, message.value)
                 if isinstance(decoded, Rejection):
-                    await reject(message, decoded)
+                    await retry_or_stop("dead-lettering", reject, message, decoded)
                     continue
                 lead_event = to_lead_event(decoded)
-                await by_lead.send(
-                    key=partition_key(lead_event).encode(), value=encode_lead_event(lead_event)
-                )
+                key = partition_key(lead_event).encode()
+                value = encode_lead_event(lead_event)
+                await retry_or_stop("re-keying", by_lead.send, key=key, value=value)
 
         return app.agent(topic, name=f"ingest-{kind}")(ingest)
 
@@ -151,7 +152,8 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
                 new_state, changes = qualifier.apply(state, lead_event)
             except Exception as exc:  # a rules bug must not stall the partition
                 log.exception("qualifying %s failed", lead_event.event_id)
-                await reject(event.message, Rejection("processing_error", repr(exc)))
+                problem = Rejection("processing_error", repr(exc))
+                await retry_or_stop("dead-lettering", reject, event.message, problem)
                 continue
             if new_state is state:
                 continue
@@ -159,12 +161,16 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
                 # The changes must be durable before the state that remembers them is:
                 # after a crash in between, the event is processed again and re-emits
                 # the same changes (same change_id, same content) instead of losing them.
-                pending = [
-                    await stage_changes.send(key=raw_key, value=encode_stage_change(c))
-                    for c in changes
-                ]
-                await asyncio.gather(*pending)
-            table[raw_key] = encode_state(new_state)
+                values = [encode_stage_change(c) for c in changes]
+                await retry_or_stop("sending stage changes", send_all, raw_key, values)
+            await retry_or_stop("storing the lead state", store, raw_key, new_state)
+
+    async def send_all(key: bytes, values: list[bytes]) -> None:
+        pending = [await stage_changes.send(key=key, value=v) for v in values]
+        await asyncio.gather(*pending)
+
+    async def store(key: bytes, state: LeadState) -> None:
+        table[key] = encode_state(state)
 
     return Worker(
         app, settings, names, qualifier, table, ingest, qualify, by_lead, stage_changes, dead_letter

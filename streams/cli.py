@@ -65,7 +65,7 @@ def run(
 
 @app.command()
 def demo(
-    leads: Annotated[int, typer.Option(help="Simulated leads besides the article's.")] = 300,
+    leads: Annotated[int, typer.Option(help="Simulated leads besides the article's.")] = 500,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
     rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 400.0,
 ) -> None:
