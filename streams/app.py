@@ -63,7 +63,8 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         broker=[f"kafka://{server}" for server in settings.bootstrap_list],
         broker_credentials=faust_credentials(settings),
         store=settings.store,
-        datadir=str(settings.data_dir / "worker"),
+        # One folder per deployment: workers of several deployments can share a data dir.
+        datadir=str(settings.data_dir / "worker" / f"{settings.topic_prefix}{settings.app_id}"),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,

@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     app_id: str = Field(default="leadq", validation_alias="LEADQ_APP_ID")
     partitions: int = Field(default=4, ge=1, validation_alias="LEADQ_PARTITIONS")
     replication_factor: int = Field(default=1, ge=1, validation_alias="LEADQ_REPLICATION_FACTOR")
-    store: str = Field(default="memory://", validation_alias="LEADQ_STORE")
+    store: Literal["rocksdb://", "memory://"] = Field(
+        default="rocksdb://", validation_alias="LEADQ_STORE"
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

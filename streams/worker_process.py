@@ -8,6 +8,9 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from streams.runner import READY_LINE
 from streams.settings import Settings
@@ -16,20 +19,21 @@ WORKER_READY_TIMEOUT_S = 90.0
 WORKER_STOP_TIMEOUT_S = 20.0
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
-    """The environment a worker process needs for these settings."""
+def worker_env(settings: Settings, data_dir: Path | None = None) -> dict[str, str]:
+    """The environment that gives a worker process exactly these settings."""
     env = dict(os.environ)
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "LEADQ_TOPIC_PREFIX": settings.topic_prefix,
-            "LEADQ_RULES": settings.rules,
-            "LEADQ_DATA_DIR": str(settings.data_dir),
-            "LEADQ_PARTITIONS": str(settings.partitions),
-            "LEADQ_STORE": settings.store,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    for name, field_info in Settings.model_fields.items():
+        value = getattr(settings, name)
+        alias = str(field_info.validation_alias)
+        if value is None:
+            env.pop(alias, None)
+        elif isinstance(value, SecretStr):
+            env[alias] = value.get_secret_value()
+        else:
+            env[alias] = str(value)
+    if data_dir is not None:
+        env["LEADQ_DATA_DIR"] = str(data_dir)
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
@@ -79,8 +83,13 @@ class WorkerProcess:
 
 
 async def start_worker(
-    settings: Settings, *, wait: bool = True, loglevel: str = "warn"
+    settings: Settings,
+    *,
+    wait: bool = True,
+    loglevel: str = "warn",
+    data_dir: Path | None = None,
 ) -> WorkerProcess:
+    """Start `leadq run`; each worker on one machine needs its own data_dir (its state store)."""
     """Start `leadq run` for these settings; by default wait until it has its partitions."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -89,7 +98,7 @@ async def start_worker(
         "run",
         "--loglevel",
         loglevel,
-        env=worker_env(settings),
+        env=worker_env(settings, data_dir),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -28,8 +28,8 @@ async def running_workers(settings: Settings, count: int = 1) -> AsyncIterator[l
     """Start `count` workers in one consumer group, one after another; stop them all after."""
     workers: list[WorkerProcess] = []
     try:
-        for _ in range(count):
-            workers.append(await start_worker(settings))
+        for i in range(count):
+            workers.append(await start_worker(settings, data_dir=settings.data_dir / f"w{i}"))
         yield workers
     finally:
         for worker in workers:

@@ -35,7 +35,7 @@ async def test_persistent_failure_exits_without_returning(monkeypatch: pytest.Mo
         raise SystemExit(code)
 
     monkeypatch.setattr(failstop, "RETRY_FOR_S", 0.2)
-    monkeypatch.setattr(failstop.os, "_exit", fake_exit)
+    monkeypatch.setattr("streams.failstop.os._exit", fake_exit)
     with pytest.raises(SystemExit):
         await failstop.retry_or_stop("storing", Flaky(failures=10**6), "never")
     assert exits == [failstop.EXIT_CODE]
