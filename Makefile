@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit integration broker broker-stop schemas clean
+.PHONY: demo test lint unit integration reliability bench broker broker-stop schemas clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadq needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -25,6 +25,12 @@ unit: $(STAMP)  ## Only the tests that need no broker
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
+
+reliability: $(STAMP)  ## Fault scenarios at full size (20 x kill -9 over 50,000 events, ...)
+	LEADQ_RELIABILITY=full $(BIN)/pytest tests/reliability
+
+bench: $(STAMP)  ## Throughput vs a plain aiokafka loop, latency, recovery, memory
+	$(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

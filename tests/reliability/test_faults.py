@@ -1,0 +1,126 @@
+"""Kill -9, rebalance and broker restart on the real broker; nothing lost, nothing wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from streams.broker.launcher import LocalBroker
+from streams.settings import Settings
+from streams.simulate import produce
+from streams.topics import ensure_topics
+from streams.worker_process import start_worker
+from tests.reliability.conftest import FULL
+from tests.reliability.harness import (
+    Figures,
+    Supervisor,
+    Workload,
+    chaos_kills,
+    judge,
+    wait_complete,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+LEADS = 2000 if FULL else 400
+EVENTS = 50_000 if FULL else 6_000
+KILLS = 20 if FULL else 4
+RATE = 1000.0 if FULL else 600.0
+
+
+def assert_clean(fig: Figures) -> None:
+    assert fig.lost == 0, fig.notes
+    assert fig.wrong == 0, fig.notes
+
+
+async def test_worker_killed_again_and_again(
+    settings: Settings, tmp_path: Path, record_figures: list[Figures]
+) -> None:
+    work = Workload.simulated(LEADS, seed=101, events=EVENTS)
+    await ensure_topics(settings)
+    supervisor = Supervisor(settings, tmp_path / "worker")
+    await supervisor.start()
+    feeding = asyncio.create_task(produce(settings, work.events, RATE))
+    try:
+        kills = await chaos_kills(supervisor, KILLS, random.Random(7), feeding)
+        records = await wait_complete(settings, work)
+    finally:
+        await supervisor.stop()
+    fig = judge("worker kill -9", work, records, max(supervisor.recoveries[1:]))
+    fig.faults = kills
+    record_figures.append(fig)
+    assert kills >= KILLS
+    assert_clean(fig)
+
+
+async def test_rebalance_kill_one_of_two_then_a_third_joins(
+    settings: Settings, tmp_path: Path, record_figures: list[Figures]
+) -> None:
+    work = Workload.simulated(LEADS, seed=202, events=EVENTS)
+    await ensure_topics(settings)
+    first = await start_worker(settings, data_dir=tmp_path / "w1")
+    second = await start_worker(settings, data_dir=tmp_path / "w2")
+    feeding = asyncio.create_task(produce(settings, work.events, RATE))
+    third = None
+    try:
+        # Mid-stream: a third of the input is out.
+        await asyncio.sleep(len(work.events) / RATE / 3)  # fault schedule, not a sync
+        first.ready.clear()
+        killed_at = time.monotonic()
+        await second.stop(sig=9)
+        await first.wait_ready()  # the survivor has taken over every partition
+        recover_s = time.monotonic() - killed_at
+        third = await start_worker(settings, data_dir=tmp_path / "w3")
+        await feeding
+        records = await wait_complete(settings, work)
+    finally:
+        for w in (first, second, third):
+            if w is not None:
+                await w.stop()
+    fig = judge("rebalance (2 workers, kill 1, 3rd joins)", work, records, recover_s)
+    fig.faults = 2
+    record_figures.append(fig)
+    assert_clean(fig)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_broker_restart_mid_stream(
+    make_settings: Callable[..., Settings], tmp_path: Path, record_figures: list[Figures]
+) -> None:
+    broker = LocalBroker(data_dir=tmp_path / "broker", port=_free_port())
+    bootstrap = await asyncio.to_thread(broker.start, 120)
+    settings = make_settings(kafka_bootstrap_servers=bootstrap)
+    work = Workload.simulated(LEADS, seed=303, events=EVENTS)
+    supervisor = Supervisor(settings, tmp_path / "worker")
+    try:
+        await ensure_topics(settings)
+        await produce(settings, work.events, None)  # a backlog, durable before the fault
+        await supervisor.start()
+        await asyncio.sleep(2.0)  # fault schedule: the worker is busy with the backlog
+        await asyncio.to_thread(broker.stop)
+        began = time.monotonic()
+        await asyncio.to_thread(broker.start, 120)
+        recover_s = time.monotonic() - began
+        assert supervisor.worker is not None
+        if supervisor.worker.proc.returncode is not None:
+            # It stopped itself rather than lose events (fail-stop): restart it like systemd.
+            await supervisor.start()
+        records = await wait_complete(settings, work)
+    finally:
+        await supervisor.stop()
+        await asyncio.to_thread(broker.stop)
+    fig = judge("broker restart", work, records, recover_s)
+    fig.faults = 1
+    record_figures.append(fig)
+    assert_clean(fig)
