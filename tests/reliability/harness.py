@@ -54,7 +54,7 @@ class Workload:
     events: list[SimEvent]
     expected_changes: int
     want_final: dict[str, Stage]
-    exact: dict[str, list[tuple[str, str]]]
+    exact: dict[str, list[tuple[Stage, Stage]]]
 
     @classmethod
     def simulated(cls, leads: int, seed: int, events: int | None = None) -> Workload:
@@ -192,7 +192,7 @@ async def read_all(settings: Settings) -> list[dict[str, Any]]:
         await consumer.seek_to_beginning(*parts)
         end = await consumer.end_offsets(parts)
         records: list[dict[str, Any]] = []
-        while any(await consumer.position(tp) < end[tp] for tp in parts):
+        while [tp for tp in parts if await consumer.position(tp) < end[tp]]:
             batch = await consumer.getmany(timeout_ms=500)
             for messages in batch.values():
                 records.extend(orjson.loads(m.value) for m in messages)
@@ -233,7 +233,7 @@ async def produce_paced(settings: Settings, work: Workload, rate: float) -> None
 
 
 async def chaos_kills(
-    supervisor: Supervisor, kills: int, rng: random.Random, feeding: asyncio.Task[None]
+    supervisor: Supervisor, kills: int, rng: random.Random, feeding: asyncio.Task[int]
 ) -> int:
     """Kill -9 the worker at random moments and restart it; every third restart from scratch."""
     done = 0
