@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import faust
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,14 @@ PATCHED_SERIES: Final = "0.15."
 
 ORIGINAL_NEW_OFFSET: Final[Callable[[Any, Any], int | None]] = Consumer._new_offset
 ORIGINAL_COMMIT_OFFSETS: Final[Callable[..., Awaitable[bool]]] = Consumer._commit_offsets
+ORIGINAL_CREATE_WORKER_CONSUMER: Final[Callable[..., Any]] = (
+    AIOKafkaConsumerThread._create_worker_consumer
+)
+
+# faust hard-codes fetch_max_wait_ms=1500. aiokafka keeps one fetch in flight per broker,
+# and a partition whose buffered records were just consumed is only fetched again once
+# that request returns: at low load a stage change could wait for it. 20 ms bounds that.
+FETCH_MAX_WAIT_MS: Final = 20
 
 
 def _new_offset_not_past_inflight(self: Any, tp: Any) -> int | None:
@@ -62,6 +71,13 @@ async def _commit_offsets_keep_books_honest(
     return did_commit
 
 
+def _create_worker_consumer_low_wait(self: Any, transport: Any) -> Any:
+    """faust's worker consumer, with a short fetch wait (see FETCH_MAX_WAIT_MS)."""
+    consumer = ORIGINAL_CREATE_WORKER_CONSUMER(self, transport)
+    consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+    return consumer
+
+
 def apply() -> bool:
     """Patch faust's consumer (once); False if this faust version is not the one fixed."""
     if Consumer._new_offset is _new_offset_not_past_inflight:
@@ -75,6 +91,7 @@ def apply() -> bool:
         return False
     Consumer._new_offset = _new_offset_not_past_inflight
     Consumer._commit_offsets = _commit_offsets_keep_books_honest
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_low_wait
     return True
 
 
