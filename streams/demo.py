@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +136,7 @@ async def _scenarios(base: Settings, run_id: str) -> tuple[int, int]:
             task.cancel()
         await _stop_all(workers)
         _save_logs(base, dict(zip(presets, workers, strict=True)))
+        _forget(deployments.values())
 
 
 async def _play(settings: Settings, log: ChangeLog, scenario: Scenario, run_id: str) -> bool:
@@ -188,6 +190,7 @@ async def _traffic(
     finally:
         follower.cancel()
         await _stop_all([worker])
+        _forget([settings])
     finals = final_stages(log.records)
     reached = {
         stage: {r["lead_id"] for r in log.records if r["to_stage"] == stage}
@@ -213,6 +216,15 @@ async def _traffic(
         "illegal": len(illegal_sequences(log.records)),
         "latencies_ms": log.latencies_ms,
     }
+
+
+def _forget(deployments: Iterable[Settings]) -> None:
+    """Remove the demo deployments' local state stores (their topics stay in Kafka)."""
+    for settings in deployments:
+        shutil.rmtree(
+            settings.data_dir / "worker" / f"{settings.topic_prefix}{settings.app_id}",
+            ignore_errors=True,
+        )
 
 
 def _save_logs(settings: Settings, workers: dict[str, WorkerProcess]) -> None:
