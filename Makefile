@@ -27,7 +27,7 @@ integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
 reliability: $(STAMP)  ## Fault scenarios at full size (20 x kill -9 over 50,000 events, ...)
-	LEADQ_RELIABILITY=full $(BIN)/pytest tests/reliability
+	LEADQ_RELIABILITY=full $(BIN)/pytest tests/reliability --timeout 1200
 
 bench: $(STAMP)  ## Throughput vs a plain aiokafka loop, latency, recovery, memory
 	$(BIN)/python -m bench
