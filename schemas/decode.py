@@ -20,6 +20,20 @@ from schemas.events import (
 TopicKind = Literal["website", "email", "call", "profile"]
 TOPIC_KINDS: Final[tuple[TopicKind, ...]] = ("website", "email", "call", "profile")
 MAX_VALUE_BYTES: Final = 256 * 1024
+REJECTION_CODES: Final = frozenset(
+    {
+        "empty_value",
+        "too_large",
+        "invalid_utf8",
+        "invalid_json",
+        "not_an_object",
+        "missing_field",
+        "unknown_type",
+        "wrong_type",
+        "invalid_value",
+        "processing_error",
+    }
+)
 
 Decoded = WebsiteEnvelope | LeadEnvelope | ProfileRecord
 

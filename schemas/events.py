@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
-NonNegative = Annotated[float, Field(ge=0)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
@@ -230,7 +230,7 @@ class ProfileRecord(_Model):
     type: Literal["profile"] = "profile"
     source: str | None = None
     company: str | None = None
-    company_size: Annotated[int, Field(ge=0)] | None = None
+    company_size: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
     industry: str | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
     job_title: str | None = None

@@ -62,5 +62,10 @@ class DeadLetter(_Out):
     key: str | None
     value: str
     value_encoding: Literal["utf-8", "base64"] = "utf-8"
+    value_truncated: bool = Field(
+        default=False, description="only the first 64 KiB of the value are kept"
+    )
+    value_size: int | None = Field(default=None, description="size of the original value")
+    key_encoding: Literal["utf-8", "base64"] = "utf-8"
     error: DeadLetterError
     received_at: AwareDatetime

@@ -133,9 +133,14 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
                 if isinstance(decoded, Rejection):
                     await retry_or_stop("dead-lettering", reject, message, decoded)
                     continue
-                lead_event = to_lead_event(decoded)
-                key = partition_key(lead_event).encode()
-                value = encode_lead_event(lead_event)
+                try:
+                    lead_event = to_lead_event(decoded)
+                    key = partition_key(lead_event).encode()
+                    value = encode_lead_event(lead_event)
+                except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
+                    unusable = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
+                    await retry_or_stop("dead-lettering", reject, message, unusable)
+                    continue
                 await retry_or_stop("re-keying", by_lead.send, key=key, value=value)
 
         return app.agent(topic, name=f"ingest-{kind}")(ingest)
@@ -180,4 +185,11 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
     )
 
 
-app = create_app()
+def __getattr__(name: str) -> Any:
+    """The module-level `app` (for `faust -A streams.app`), built from the environment on
+    first use rather than at import, so that a bad setting is reported as such."""
+    if name == "app":
+        built = create_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(name)

@@ -53,6 +53,8 @@ def run(
     loglevel: Annotated[str, typer.Option(help="crit, error, warn, info or debug")] = "warn",
 ) -> None:
     """Run a qualifier worker (scale out by starting more with the same settings)."""
+    from aiokafka.errors import KafkaError
+
     from streams.runner import run_worker
 
     settings = load_settings(rules=rules)
@@ -60,7 +62,13 @@ def run(
         load_ruleset(settings.rules)
     except RulesetError as exc:
         raise fail(str(exc)) from None
-    run_worker(settings, loglevel=loglevel)
+    try:
+        run_worker(settings, loglevel=loglevel)
+    except (KafkaError, TimeoutError, OSError) as exc:
+        raise fail(
+            f"cannot use Kafka at {settings.kafka_bootstrap_servers}"
+            f" ({type(exc).__name__}: {exc}); check KAFKA_BOOTSTRAP_SERVERS and credentials"
+        ) from None
 
 
 @app.command()

@@ -14,6 +14,10 @@ from streams.core.events import LeadEvent, StageChanged
 from streams.core.qualify import ANONYMOUS_PREFIX
 from streams.core.state import LeadState
 
+# A dead letter keeps at most this much of the rejected value (JSON escaping can grow it
+# six-fold), so that it always fits in one Kafka record.
+DEAD_LETTER_VALUE_BYTES = 64 * 1024
+
 
 def to_lead_event(decoded: Decoded) -> LeadEvent:
     """The core's view of a validated input message."""
@@ -124,28 +128,39 @@ def encode_dead_letter(
 ) -> bytes:
     """Value bytes for leads.dead-letter: the raw message and why it was rejected."""
     raw = value or b""
+    kept = raw[:DEAD_LETTER_VALUE_BYTES]
     try:
-        text, encoding = raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+        text, encoding = kept.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        if len(kept) < len(raw) and exc.start >= len(kept) - 3:
+            kept = kept[: exc.start]  # the cut fell inside a multi-byte character
+            text, encoding = kept.decode("utf-8"), "utf-8"
+        else:
+            text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
+    key_text, key_encoding = _text_or_base64(key)
     body: dict[str, Any] = {
         "source_topic": source_topic,
         "partition": partition,
         "offset": offset,
-        "key": _text_or_none(key),
+        "key": key_text,
         "value": text,
         "error": {"code": rejection.code, "message": rejection.message},
         "received_at": (received_at or datetime.now(UTC)).isoformat(),
     }
     if encoding == "base64":
         body["value_encoding"] = "base64"
+    if key_encoding == "base64":
+        body["key_encoding"] = "base64"
+    if len(kept) < len(raw):
+        body["value_truncated"] = True
+        body["value_size"] = len(raw)
     return orjson.dumps(body)
 
 
-def _text_or_none(key: bytes | None) -> str | None:
+def _text_or_base64(key: bytes | None) -> tuple[str | None, str]:
     if key is None:
-        return None
+        return None, "utf-8"
     try:
-        return key.decode("utf-8")
+        return key.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return base64.b64encode(key).decode("ascii")
+        return base64.b64encode(key).decode("ascii"), "base64"

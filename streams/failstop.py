@@ -27,6 +27,10 @@ async def retry_or_stop(
 ) -> _T:
     """Await `attempt(*args, **kwargs)` until it succeeds (bounded), else stop uncommitted."""
     try:
+        return await attempt(*args, **kwargs)  # the common case, without retry bookkeeping
+    except Exception as first:
+        log.warning("%s failed (%r); retrying for up to %gs", what, first, RETRY_FOR_S)
+    try:
         async for trial in AsyncRetrying(
             stop=stop_after_delay(RETRY_FOR_S),
             wait=wait_exponential(multiplier=0.05, max=2.0),

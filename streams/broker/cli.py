@@ -5,6 +5,10 @@ line; progress goes to stderr); ``status`` 0 when running (``running HOST:PORT (
 and 1 when not (``not running``); ``stop`` 0 whether or not a broker ran (``stopped`` /
 ``not running``). Any :class:`BrokerError` prints ``error: <sentence>`` to stderr and
 exits 2.
+
+``start --secure`` adds a SASL_SSL listener (SCRAM-SHA-512, a certificate signed by a CA
+made for this data directory) on ``--secure-port`` and writes the contract's KAFKA_*
+client variables, password included, to ``<data dir>/secure/client.env`` (owner-only).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
-from streams.broker.launcher import BrokerError, LocalBroker
+from streams.broker.launcher import BrokerError, BrokerSecurity, LocalBroker
 from streams.settings import Settings
 
 broker_app = typer.Typer(
@@ -57,7 +61,7 @@ def _fail(exc: BrokerError) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _broker(data_dir: Path | None, port: int = 9092) -> LocalBroker:
+def _broker(data_dir: Path | None, port: int = 9092, secure_port: int | None = None) -> LocalBroker:
     if data_dir is None:
         try:
             data_dir = Settings().data_dir / "broker"
@@ -67,7 +71,8 @@ def _broker(data_dir: Path | None, port: int = 9092) -> LocalBroker:
                 f"the leadq environment settings are invalid ({first['msg']}); fix the "
                 "variable or pass --data-dir."
             ) from exc
-    return LocalBroker(data_dir=data_dir, port=port)
+    security = BrokerSecurity(port=secure_port) if secure_port is not None else None
+    return LocalBroker(data_dir=data_dir, port=port, security=security)
 
 
 @broker_app.command()
@@ -82,11 +87,32 @@ def start(
             "--timeout", min=0, help="Seconds to wait for the broker to answer after launch."
         ),
     ] = 60.0,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="Also listen for SASL_SSL clients (SCRAM-SHA-512, certificate of a local CA); "
+            "the KAFKA_* client settings, password included, go to <data dir>/secure/client.env.",
+        ),
+    ] = False,
+    secure_port: Annotated[
+        int | None,
+        typer.Option(
+            "--secure-port",
+            min=1,
+            max=65535,
+            help="SASL_SSL port with --secure (default: --port + 2).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the broker unless it already runs; print its bootstrap address."""
     _show_progress()
+    if secure and secure_port is None:
+        secure_port = port + 2 if port <= 65533 else port - 2
+    secure = secure or secure_port is not None
     try:
-        bootstrap = _broker(data_dir, port).start(timeout=timeout)
+        bootstrap = _broker(data_dir, port, secure_port if secure else None).start(timeout=timeout)
     except BrokerError as exc:
         _fail(exc)
     typer.echo(bootstrap)

@@ -8,9 +8,12 @@ import concurrent.futures
 import contextlib
 import errno
 import fcntl
+import hashlib
+import ipaddress
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -38,6 +41,7 @@ from streams.broker.versions import KAFKA_VERSION, LOG4J_VERSION, SCALA_VERSION,
 __all__ = [
     "MIN_JAVA_VERSION",
     "BrokerError",
+    "BrokerSecurity",
     "BrokerStatus",
     "LocalBroker",
     "check_java",
@@ -55,6 +59,7 @@ MIN_JAVA_VERSION = 17
 
 _DOWNLOAD_TIMEOUT = 900.0  # seconds for the one-time `mvn dependency:copy-dependencies`
 _FORMAT_TIMEOUT = 120.0  # seconds for `kafka.tools.StorageTool format`
+_KEYTOOL_TIMEOUT = 60.0  # seconds for one `keytool` command
 _KILL_TIMEOUT = 10.0  # seconds to wait for a SIGKILLed broker to disappear
 _POLL_INTERVAL = 0.1
 _PROBE_INTERVAL = 0.25
@@ -138,12 +143,50 @@ class BrokerStatus:
     bootstrap: str
 
 
+SECURE_LISTENER = "SASL_SSL"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+_SCRAM_ITERATIONS = 8192
+_SECURE_DIR = "secure"
+_SCRAM_MARKER = "scram-user"  # in the secure dir: the SCRAM user the storage was formatted with
+
+
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """An extra SASL_SSL listener with SCRAM-SHA-512 authentication and a local CA.
+
+    The broker keeps its PLAINTEXT listener (tooling, the readiness probe) and gets a
+    ``SASL_SSL`` one on ``port`` whose certificate a self-signed CA signs; clients trust
+    ``<data_dir>/secure/ca.pem``. The SCRAM user is created when the storage is formatted,
+    from a salted password computed here: the password itself is never on a command line,
+    in a configuration file or in a log. ``password`` None: the one this data directory
+    was first started with, else a new random one (kept in ``secure/sasl.password``,
+    readable only by its owner). The password is not part of ``repr()``.
+    """
+
+    port: int
+    username: str = "leadq"
+    password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise BrokerError(
+                f"the SASL_SSL port {self.port} is not a TCP port; choose a number between "
+                "1024 and 65535."
+            )
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", self.username):
+            raise BrokerError(
+                f"the SCRAM user name {self.username!r} is not usable; use 1 to 64 letters, "
+                "digits, dots, dashes or underscores."
+            )
+
+
 @dataclass(frozen=True)
 class _PidRecord:
     pid: int
     host: str
     port: int
     controller_port: int
+    secure_port: int | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -423,6 +466,49 @@ def _kafka_uuid() -> str:
             return text
 
 
+def _read_secret(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Write a file only its owner can read (created that way: never readable by others)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+def _run_keytool(keytool: Path, args: list[str], env: Mapping[str, str]) -> None:
+    try:
+        done = subprocess.run(
+            [str(keytool), *args],
+            capture_output=True,
+            text=True,
+            timeout=_KEYTOOL_TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BrokerError(
+            f"running keytool failed ({exc}); check the JDK installation or start the broker "
+            "without security."
+        ) from exc
+    if done.returncode != 0:
+        lines = [line for line in (done.stderr + "\n" + done.stdout).splitlines() if line.strip()]
+        reason = _shorten(lines[-1]) if lines else f"exit code {done.returncode}"
+        raise BrokerError(
+            f"creating the broker's TLS certificate with keytool {args[0]} failed ({reason}); "
+            "check the JDK installation or start the broker without security."
+        )
+
+
 def _properties_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n")
 
@@ -572,6 +658,7 @@ class LocalBroker:
     host: str = "127.0.0.1"
     heap: str = "512m"
     properties: Mapping[str, str] = field(default_factory=dict, hash=False)
+    security: BrokerSecurity | None = None
 
     def __post_init__(self) -> None:
         for name, value in (("port", self.port), ("controller port", self.controller_port)):
@@ -583,6 +670,11 @@ class LocalBroker:
             raise BrokerError(
                 f"the controller port must differ from the broker port {self.port}; "
                 "choose another controller port or leave it unset."
+            )
+        if self.security is not None and self.security.port in (self.port, self.controller_port):
+            raise BrokerError(
+                f"the SASL_SSL port {self.security.port} must differ from the broker and "
+                "controller ports; choose another one."
             )
 
     # ------------------------------------------------------------------ paths and addresses
@@ -642,6 +734,73 @@ class LocalBroker:
         """The configured bootstrap address, ``host:port``."""
         return _host_port(self.advertised_host, self.port)
 
+    @property
+    def secure_dir(self) -> Path:
+        """Keystores, the CA certificate and the SCRAM password of the SASL_SSL listener."""
+        return self.root / _SECURE_DIR
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate (PEM) that clients of the SASL_SSL listener trust."""
+        return self.secure_dir / "ca.pem"
+
+    @property
+    def secure_bootstrap(self) -> str | None:
+        """The SASL_SSL listener's address, ``host:port`` (None without ``security``)."""
+        if self.security is None:
+            return None
+        return _host_port(self.advertised_host, self.security.port)
+
+    @property
+    def client_env_file(self) -> Path:
+        """KAFKA_* variables for clients of the SASL_SSL listener (owner-only file)."""
+        return self.secure_dir / "client.env"
+
+    @property
+    def _password_file(self) -> Path:
+        return self.secure_dir / "sasl.password"
+
+    @property
+    def _server_keystore(self) -> Path:
+        return self.secure_dir / "server.p12"
+
+    @property
+    def _keystore_password_file(self) -> Path:
+        return self.secure_dir / "keystore.password"
+
+    def sasl_password(self) -> str:
+        """The SCRAM password of the SASL_SSL listener's user (created on first use)."""
+        if self.security is None:
+            raise BrokerError("this broker has no SASL_SSL listener; start it with security.")
+        stored = _read_secret(self._password_file)
+        if self.security.password is not None:
+            if stored is not None and stored != self.security.password:
+                raise BrokerError(
+                    f"the broker of {self.root} was set up with another SCRAM password; "
+                    "use that one (see its secure/client.env) or another data directory."
+                )
+            if stored is None:
+                _write_secret(self._password_file, self.security.password)
+            return self.security.password
+        if stored is not None:
+            return stored
+        password = secrets.token_urlsafe(24)
+        _write_secret(self._password_file, password)
+        return password
+
+    def client_env(self) -> dict[str, str]:
+        """The contract's environment variables for a client of the SASL_SSL listener."""
+        if self.security is None or self.secure_bootstrap is None:
+            raise BrokerError("this broker has no SASL_SSL listener; start it with security.")
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.secure_bootstrap,
+            "KAFKA_SECURITY_PROTOCOL": SECURE_LISTENER,
+            "KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
+            "KAFKA_SASL_USERNAME": self.security.username,
+            "KAFKA_SASL_PASSWORD": self.sasl_password(),
+            "KAFKA_SSL_CAFILE": str(self.ca_file),
+        }
+
     # ------------------------------------------------------------------ configuration files
 
     def server_properties(self, controller_port: int) -> str:
@@ -669,12 +828,42 @@ class LocalBroker:
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.security is not None:
+            props.update(self._secure_properties(props))
         props.update(self.properties)
         lines = [
             f"# Generated by leadq for Apache Kafka {KAFKA_VERSION}; rewritten at every start.",
             *(f"{key}={_properties_escape(value)}" for key, value in props.items()),
         ]
         return "\n".join(lines) + "\n"
+
+    def _secure_properties(self, props: Mapping[str, str]) -> dict[str, str]:
+        """The SASL_SSL listener's entries (no secret but the local keystore's password)."""
+        assert self.security is not None
+        name = SECURE_LISTENER.lower()
+        prefix = f"listener.name.{name}"
+        secure = self.security.port
+        return {
+            "listeners": (
+                f"{props['listeners']},{SECURE_LISTENER}://{_host_port(self.host, secure)}"
+            ),
+            "advertised.listeners": (
+                f"{props['advertised.listeners']},"
+                f"{SECURE_LISTENER}://{_host_port(self.advertised_host, secure)}"
+            ),
+            "listener.security.protocol.map": (
+                f"{props['listener.security.protocol.map']},{SECURE_LISTENER}:{SECURE_LISTENER}"
+            ),
+            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            f"{prefix}.sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            f"{prefix}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            f"{prefix}.ssl.keystore.type": "PKCS12",
+            f"{prefix}.ssl.keystore.location": str(self._server_keystore),
+            f"{prefix}.ssl.keystore.password": _read_secret(self._keystore_password_file) or "",
+            f"{prefix}.ssl.client.auth": "none",
+        }
 
     def log4j_config(self) -> str:
         """A log4j2 configuration (properties format): INFO and above to ``logs/server.log``."""
@@ -735,6 +924,12 @@ class LocalBroker:
                         f"(pid {record.pid}); stop it with `leadq broker stop --data-dir {root}` "
                         f"before starting it on {self.bootstrap}."
                     )
+                if self.security is not None and record.secure_port != self.security.port:
+                    raise BrokerError(
+                        f"the broker of {root} already runs (pid {record.pid}) without a "
+                        f"SASL_SSL listener on port {self.security.port}; stop it with "
+                        f"`leadq broker stop --data-dir {root}` and start it again."
+                    )
                 if self._wait_until_ready(record.pid, timeout):
                     return record.bootstrap
                 if self._is_our_broker(record.pid):
@@ -773,20 +968,23 @@ class LocalBroker:
             return None
         values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
         try:
+            secure = values.get("secure_port")
             return _PidRecord(
                 pid=int(values["pid"]),
                 host=values["host"],
                 port=int(values["port"]),
                 controller_port=int(values["controller_port"]),
+                secure_port=int(secure) if secure else None,
             )
         except (KeyError, ValueError):
             return None
 
     def _write_pid_file(self, record: _PidRecord) -> None:
         tmp = self.pid_file.with_name(self.pid_file.name + ".tmp")
+        secure = f"secure_port={record.secure_port}\n" if record.secure_port else ""
         tmp.write_text(
             f"pid={record.pid}\nhost={record.host}\nport={record.port}\n"
-            f"controller_port={record.controller_port}\n",
+            f"controller_port={record.controller_port}\n{secure}",
             encoding="utf-8",
         )
         tmp.replace(self.pid_file)
@@ -848,6 +1046,8 @@ class LocalBroker:
             "-c",
             str(self.server_properties_path),
         )
+        if self.security is not None:
+            command += ["--add-scram", self._scram_credential()]
         try:
             done = subprocess.run(
                 command,
@@ -869,15 +1069,136 @@ class LocalBroker:
                 f"formatting the Kafka storage in {storage} failed ({reason}); delete "
                 f"{storage} and try again."
             )
+        if self.security is not None:
+            (self.secure_dir / _SCRAM_MARKER).write_text(self.security.username, encoding="utf-8")
+
+    def _scram_credential(self) -> str:
+        """The ``--add-scram`` argument: a salted password, so the password stays private."""
+        assert self.security is not None
+        salt = secrets.token_bytes(32)
+        salted = hashlib.pbkdf2_hmac(
+            "sha512", self.sasl_password().encode("utf-8"), salt, _SCRAM_ITERATIONS
+        )
+        return (
+            f"{SCRAM_MECHANISM}=[name={self.security.username},iterations={_SCRAM_ITERATIONS},"
+            f'salt="{base64.b64encode(salt).decode()}",'
+            f'saltedpassword="{base64.b64encode(salted).decode()}"]'
+        )
+
+    def _check_scram_user(self) -> None:
+        """A storage formatted without this SCRAM user cannot authenticate it."""
+        if self.security is None or not (self.storage_dir / "meta.properties").is_file():
+            return
+        try:
+            user = (self.secure_dir / _SCRAM_MARKER).read_text(encoding="utf-8")
+        except OSError:
+            user = None
+        if user != self.security.username:
+            raise BrokerError(
+                f"the broker storage in {self.storage_dir} was created without the SCRAM user "
+                f"{self.security.username!r}; start it without security, or delete "
+                f"{self.root} (or use another --data-dir) to start a secure one."
+            )
+
+    def _ensure_tls_material(self, java: Path) -> None:
+        """A local CA, a server keystore it signed and the CA's PEM, made once with keytool."""
+        secure = self.secure_dir
+        secure.mkdir(parents=True, exist_ok=True)
+        secure.chmod(0o700)
+        if self._server_keystore.is_file() and self.ca_file.is_file():
+            return
+        keytool = java.with_name("keytool")
+        if not keytool.is_file():
+            found = shutil.which("keytool")
+            if found is None:
+                raise BrokerError(
+                    f"keytool (part of the JDK) is needed to create the broker's TLS "
+                    f"certificate but was not found next to {java} or on PATH; install a JDK "
+                    "or start the broker without security."
+                )
+            keytool = Path(found)
+        store_password = _read_secret(self._keystore_password_file)
+        if store_password is None:
+            store_password = secrets.token_urlsafe(24)
+            _write_secret(self._keystore_password_file, store_password)
+        tmp = Path(tempfile.mkdtemp(prefix=".tls-", dir=secure))
+        try:
+            files = {
+                "ca_store": tmp / "ca.p12",
+                "server_store": tmp / "server.p12",
+                "request": tmp / "server.csr",
+                "signed": tmp / "server.pem",
+                "ca_pem": tmp / "ca.pem",
+            }
+            key = "-keyalg EC -groupname secp256r1 -validity 3650"
+            san = f"SAN={self._subject_alt_names()}"
+            steps = [
+                f"-genkeypair -alias ca -dname CN=leadq-local-ca -ext bc:c {key}"
+                " -keystore {ca_store}",
+                "-exportcert -rfc -alias ca -file {ca_pem} -keystore {ca_store}",
+                f"-genkeypair -alias broker -dname CN=leadq-local-broker -ext {san} {key}"
+                " -keystore {server_store}",
+                "-certreq -alias broker -file {request} -keystore {server_store}",
+                f"-gencert -rfc -alias ca -infile {{request}} -outfile {{signed}} -validity 3650"
+                f" -ext {san} -ext KU=digitalSignature -ext EKU=serverAuth"
+                " -keystore {ca_store}",
+                "-importcert -noprompt -alias ca -file {ca_pem} -keystore {server_store}",
+                "-importcert -noprompt -alias broker -file {signed} -keystore {server_store}",
+            ]
+            common = ["-storetype", "PKCS12", "-storepass:env", "LEADQ_KEYSTORE_PASSWORD"]
+            env = {**os.environ, "LEADQ_KEYSTORE_PASSWORD": store_password}
+            for step in steps:
+                # Placeholders are filled in after splitting: paths may contain spaces.
+                args = [part.format_map(files) for part in step.split()]
+                _run_keytool(keytool, [*args, *common], env)
+            files["server_store"].chmod(0o600)
+            files["server_store"].replace(self._server_keystore)
+            files["ca_pem"].replace(self.ca_file)  # last: it marks the material complete
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _subject_alt_names(self) -> str:
+        names = ["dns:localhost", "ip:127.0.0.1", "ip:::1"]
+        for host in (self.host, self.advertised_host):
+            if host in ("", "0.0.0.0", "::"):
+                continue
+            try:
+                entry = f"ip:{ipaddress.ip_address(host)}"
+            except ValueError:
+                entry = f"dns:{host}"
+            if entry not in names:
+                names.append(entry)
+        return ",".join(names)
+
+    def _write_client_env(self) -> None:
+        lines = [f"{name}={value}" for name, value in self.client_env().items()]
+        _write_secret(self.client_env_file, "\n".join(lines) + "\n")
 
     def _launch(self, timeout: float) -> str:
         controller_port = self._choose_controller_port()  # cheapest check first
+        if self.security is not None:
+            if self.security.port == controller_port:
+                raise BrokerError(
+                    f"the SASL_SSL port {self.security.port} is the controller port; choose "
+                    "another SASL_SSL port."
+                )
+            if not _port_free(self.host, self.security.port):
+                raise BrokerError(
+                    f"the SASL_SSL port {self.security.port} is in use by another process; "
+                    "stop it or choose another SASL_SSL port."
+                )
+            self._check_scram_user()
         java = check_java()
         libs = self.ensure_jars()
+        if self.security is not None:
+            self._ensure_tls_material(java)
+            self._write_client_env()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.server_properties_path.write_text(
             self.server_properties(controller_port), encoding="utf-8"
         )
+        if self.security is not None:  # it holds the local keystore's password
+            self.server_properties_path.chmod(0o600)
         self.log4j_config_path.write_text(self.log4j_config(), encoding="utf-8")
         self._format_storage(java, libs)
         log_offset = self.server_log.stat().st_size if self.server_log.exists() else 0
@@ -896,9 +1217,17 @@ class LocalBroker:
                 f"could not launch {java} ({exc}); check the Java installation or set "
                 "JAVA_HOME to a working JDK."
             ) from exc
-        record = _PidRecord(pid, self.advertised_host, self.port, controller_port)
+        secure_port = self.security.port if self.security is not None else None
+        record = _PidRecord(pid, self.advertised_host, self.port, controller_port, secure_port)
         self._write_pid_file(record)
         if self._wait_until_ready(pid, timeout):
+            if self.secure_bootstrap is not None:
+                _log.info(
+                    "SASL_SSL (%s) listener on %s; client settings, password included, in %s",
+                    SCRAM_MECHANISM,
+                    self.secure_bootstrap,
+                    self.client_env_file,
+                )
             return record.bootstrap
         code = _exit_code(pid)
         if code is None:  # alive but silent for the whole timeout: do not leave it half-up
@@ -935,6 +1264,9 @@ class LocalBroker:
                         if not await _tcp_accepts(host, port, 1.0):
                             raise _NotReady
                         if not await _metadata_answered(host, port, 5.0):
+                            raise _NotReady
+                        secure = self.security
+                        if secure is not None and not await _tcp_accepts(host, secure.port, 1.0):
                             raise _NotReady
             except (_NotReady, _Exited):
                 return False
