@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -42,6 +43,7 @@ class BenchEnv:
             "topic_prefix": f"{self.prefix}{suffix}",
             "data_dir": self.work_dir / (suffix.strip(".-") or "main"),
             "partitions": self.partitions,
+            "rules": "default",
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]
@@ -69,8 +71,8 @@ async def wait_for(
 async def create_topics(
     settings: Settings, names: Iterable[str], compacted: Iterable[str] = ()
 ) -> None:
-    """Create topics (settings.partitions each) that do not exist yet."""
-    compact = set(compacted)
+    """Create topics (settings.partitions each) that do not exist yet; wait for their leaders."""
+    wanted, compact = list(names), set(compacted)
     admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings))
     await admin.start()
     try:
@@ -82,29 +84,47 @@ async def create_topics(
                 settings.replication_factor,
                 topic_configs={"cleanup.policy": "compact"} if name in compact else {},
             )
-            for name in names
+            for name in wanted
             if name not in existing
         ]
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
+
+        async def led() -> bool:
+            described = await admin.describe_topics(wanted)
+            return all(
+                d["error_code"] == 0
+                and d["partitions"]
+                and all(p["leader"] >= 0 for p in d["partitions"])
+                for d in described
+            )
+
+        await wait_for(led, 30, f"partition leaders of {', '.join(wanted)}", interval=0.1)
     finally:
         await admin.close()
 
 
-async def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[TopicPartition, int]:
-    """The current end offset of every partition of the topics."""
-    consumer = AIOKafkaConsumer(**kafka_client_kwargs(settings), enable_auto_commit=False)
+async def warm_up_groups(settings: Settings, topic: str) -> None:
+    """Commit once in a throwaway group, so the broker's offsets topic exists before timing."""
+    consumer = AIOKafkaConsumer(
+        **kafka_client_kwargs(settings),
+        group_id=f"{settings.topic_prefix}warm-up",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
-        partitions: list[TopicPartition] = []
-        for topic in topics:
-            found = await _partitions_of(consumer, topic)
-            partitions.extend(TopicPartition(topic, p) for p in sorted(found))
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        return dict(ends)
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.commit({partition: 0})
     finally:
         await consumer.stop()
+
+
+async def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """The current end offset of every partition of the topics."""
+    async with OffsetWatch(settings) as watch:
+        return await watch.ends(topics)
 
 
 async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
@@ -119,23 +139,55 @@ async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
         await asyncio.sleep(POLL_S)
 
 
-class GroupOffsets:
-    """Reads a consumer group's committed offsets (one admin connection, reused)."""
+class OffsetWatch:
+    """Reads consumer groups' committed offsets and topics' end offsets over reused clients."""
 
     def __init__(self, settings: Settings) -> None:
         self.admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings))
+        self.consumer = AIOKafkaConsumer(**kafka_client_kwargs(settings), enable_auto_commit=False)
+        self._partitions: dict[str, list[TopicPartition]] = {}
 
-    async def __aenter__(self) -> GroupOffsets:
+    async def __aenter__(self) -> OffsetWatch:
         await self.admin.start()
+        await self.consumer.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
         await self.admin.close()
 
     async def committed(self, group: str) -> dict[TopicPartition, int]:
         """Committed offset per partition (partitions without a commit are left out)."""
         found = await self.admin.list_consumer_group_offsets(group)
         return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+
+    async def ends(self, topics: Iterable[str]) -> dict[TopicPartition, int]:
+        """The current end offset of every partition of the topics."""
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            if topic not in self._partitions:
+                found = await _partitions_of(self.consumer, topic)
+                self._partitions[topic] = [TopicPartition(topic, p) for p in sorted(found)]
+            partitions.extend(self._partitions[topic])
+        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(partitions)
+        return dict(ends)
+
+
+TUNING_PREFIXES = ("BROKER_", "CONSUMER_", "PRODUCER_", "STREAM_", "TABLE_", "WORKER_")
+
+
+def worker_overrides(environ: dict[str, str]) -> dict[str, str]:
+    """Faust settings (and the leadq store) that the environment overrides for the workers.
+
+    Workers inherit this process's environment, and faust reads e.g. PRODUCER_LINGER or
+    BROKER_MAX_POLL_RECORDS from it, overriding the app's own values: a way to try tunings
+    without editing the app, which the table then names.
+    """
+    return {
+        k: v
+        for k, v in sorted(environ.items())
+        if k.startswith(TUNING_PREFIXES) or k == "LEADQ_STORE"
+    }
 
 
 def reached(committed: dict[TopicPartition, int], targets: dict[TopicPartition, int]) -> bool:
@@ -158,3 +210,44 @@ def vm_hwm_mb(pid: int) -> float | None:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return None
+
+
+async def read_range(
+    settings: Settings, starts: dict[TopicPartition, int], ends: dict[TopicPartition, int]
+) -> list[bytes]:
+    """The values of the records between two offset snapshots of the same partitions."""
+    wanted = {tp: (starts.get(tp, 0), end) for tp, end in ends.items() if end > starts.get(tp, 0)}
+    if not wanted:
+        return []
+    consumer = AIOKafkaConsumer(**kafka_client_kwargs(settings), enable_auto_commit=False)
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        consumer.assign(list(wanted))
+        for tp, (start, _) in wanted.items():
+            consumer.seek(tp, start)
+        remaining = dict(wanted)
+        deadline = time.monotonic() + 120
+        while remaining:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"records of {sorted(map(str, remaining))} not read in 120s")
+            batch = await consumer.getmany(*remaining, timeout_ms=500)
+            for tp, messages in batch.items():
+                end = remaining[tp][1]
+                values.extend(m.value for m in messages if m.offset < end and m.value is not None)
+                if messages and messages[-1].offset + 1 >= end:
+                    del remaining[tp]
+    finally:
+        await consumer.stop()
+    return values
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used so far, from /proc/<pid>/stat."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()  # after "pid (comm)": state is fields[0]
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from bench.common import create_topics, end_offsets, say
+from bench.common import create_topics, end_offsets, say, warm_up_groups
 from streams.kafka_clients import kafka_client_kwargs
 from streams.settings import Settings
 from streams.simulate import SimEvent, generate
@@ -32,6 +33,7 @@ class Preload:
     leads: int
     by_kind: dict[str, int]
     seconds: float
+    profiled: frozenset[str]  # leads with a profile record (their outcome is order-dependent)
 
     @property
     def input_topics(self) -> list[str]:
@@ -59,7 +61,8 @@ def simulate(leads: int, seed: int, lead_prefix: str = "sim") -> list[SimEvent]:
 
 async def send_fast(
     settings: Settings,
-    records: list[tuple[str, bytes | None, bytes]],
+    records: Iterable[tuple[str, bytes | None, bytes]],
+    count: int,
     what: str,
 ) -> float:
     """Send (topic, key, value) records with large batches; wait for every ack; return seconds."""
@@ -81,20 +84,21 @@ async def send_fast(
                 pending.clear()
                 if time.monotonic() - last >= 5:
                     last = time.monotonic()
-                    say(f"{what}: {i:,}/{len(records):,} sent")
+                    say(f"{what}: {i:,}/{count:,} sent")
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
     seconds = time.monotonic() - began
-    say(f"{what}: {len(records):,} records in {seconds:.1f}s ({len(records) / seconds:,.0f}/s)")
+    say(f"{what}: {count:,} records in {seconds:.1f}s ({count / seconds:,.0f}/s)")
     return seconds
 
 
 async def preload(settings: Settings, events: list[SimEvent], leads: int) -> Preload:
     """Create the input topics of `settings` and load the events into them, in order."""
     names = TopicNames.of(settings)
-    topics = dict(names.inputs)
+    topics: dict[str, str] = {str(kind): topic for kind, topic in names.inputs.items()}
     await create_topics(settings, topics.values())
+    await warm_up_groups(settings, topics["website"])
     records = [
         (
             topics[e.kind],
@@ -103,10 +107,11 @@ async def preload(settings: Settings, events: list[SimEvent], leads: int) -> Pre
         )
         for e in events
     ]
-    seconds = await send_fast(settings, records, "preload")
+    seconds = await send_fast(settings, records, len(records), "preload")
     ends = await end_offsets(settings, topics.values())
     loaded = sum(ends.values())
     if loaded != len(events):
         raise RuntimeError(f"input topics hold {loaded} records, expected {len(events)}")
-    by_kind = Counter(e.kind for e in events)
-    return Preload(settings, topics, ends, len(events), leads, dict(by_kind), seconds)
+    by_kind: Counter[str] = Counter(e.kind for e in events)
+    profiled = frozenset(str(e.value["lead_id"]) for e in events if e.kind == "profile")
+    return Preload(settings, topics, ends, len(events), leads, dict(by_kind), seconds, profiled)

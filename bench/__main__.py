@@ -1,0 +1,247 @@
+"""Entry point: `python -m bench [--events N] [--leads N] [--runs 3] [--quick]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.baseline import BaselineResult, report_progress, run_baseline
+from bench.broker import broker
+from bench.common import BenchEnv, say, worker_overrides
+from bench.latency import LatencyResult, run_latency
+from bench.leadq_run import LeadqResult, run_leadq
+from bench.preload import leads_for, preload, simulate
+from bench.recovery import RecoveryResult, run_recovery
+from bench.report import (
+    REPORT_JSON,
+    RESULTS_MD,
+    Figures,
+    append_results,
+    machine_info,
+    render_table,
+    write_json,
+)
+from streams.core.qualify import ANONYMOUS_PREFIX
+
+# Sized so that the whole run stays under 15 minutes on 2 cores (see the README).
+FULL_EVENTS = 50_000
+QUICK_EVENTS = 20_000
+RECOVERY_LEADS = 1_000_000
+QUICK_RECOVERY_LEADS = 100_000
+LATENCY_S = 20.0
+QUICK_LATENCY_S = 10.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to measure, and how much of it."""
+
+    events: int | None
+    leads: int | None
+    runs: int
+    seed: int
+    rate: float
+    latency_s: float
+    recovery_leads: int
+    partitions: int
+    quick: bool
+    keep: bool
+    record: bool
+    profile: Path | None
+
+    @property
+    def mode(self) -> str:
+        """ "quick", "full" (the default sizes) or "custom"."""
+        if self.quick:
+            return "quick"
+        default = (FULL_EVENTS, None, RECOVERY_LEADS, LATENCY_S, 3)
+        mine = (self.events, self.leads, self.recovery_leads, self.latency_s, self.runs)
+        return "full" if mine == default else "custom"
+
+
+def parse(argv: list[str] | None = None) -> Options:
+    """Command-line options; --quick changes the defaults of the sizes."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Throughput, latency, recovery and memory of leadq vs a plain aiokafka loop.",
+    )
+    parser.add_argument("--events", type=int, help=f"input events (default {FULL_EVENTS:,})")
+    parser.add_argument(
+        "--leads", type=int, help="simulated leads (default: as many as give --events)"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="throughput runs of each (median)")
+    parser.add_argument("--seed", type=int, default=1, help="simulator seed")
+    parser.add_argument("--rate", type=float, default=2000.0, help="offered load, events/s")
+    parser.add_argument("--latency-s", type=float, help="seconds of offered load")
+    parser.add_argument("--recovery-leads", type=int, help="leads of state to restore")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"development sizes: {QUICK_EVENTS:,} events, {QUICK_RECOVERY_LEADS:,} leads "
+        f"recovered, {QUICK_LATENCY_S:g}s of load",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="profile an extra, uncounted leadq run with py-spy (.svg: flamegraph, else raw)",
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="do not append to bench/RESULTS.md"
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    quick: bool = args.quick
+    return Options(
+        events=args.events
+        if args.events is not None or args.leads is not None
+        else (QUICK_EVENTS if quick else FULL_EVENTS),
+        leads=args.leads,
+        runs=args.runs,
+        seed=args.seed,
+        rate=args.rate,
+        latency_s=args.latency_s or (QUICK_LATENCY_S if quick else LATENCY_S),
+        recovery_leads=args.recovery_leads or (QUICK_RECOVERY_LEADS if quick else RECOVERY_LEADS),
+        partitions=args.partitions,
+        quick=quick,
+        keep=args.keep,
+        record=not args.no_record,
+        profile=args.profile,
+    )
+
+
+async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) -> Figures:
+    """Every measurement, in order: preload, throughput runs, latency, recovery."""
+    leads = opts.leads or leads_for(opts.events or 0)
+    events = simulate(leads, opts.seed)
+    if opts.events is not None:
+        events = events[: opts.events]
+    loaded = await preload(env.settings(), events, leads)
+    del events
+    baselines: list[BaselineResult] = []
+    leadqs: list[LeadqResult] = []
+    for run in range(1, opts.runs + 1):  # interleaved, so drifting noise hits both alike
+        say(f"throughput run {run}/{opts.runs}: baseline")
+        b = await run_baseline(loaded, f"run{run}", report_progress("baseline", loaded.events))
+        say(f"baseline run {run}: {b.events_per_s:,.0f} events/s ({b.seconds:.1f}s)")
+        baselines.append(b)
+        say(f"throughput run {run}/{opts.runs}: leadq")
+        q = await run_leadq(
+            loaded,
+            f"run{run}",
+            env.work_dir / f"leadq-run{run}",
+            report_progress("leadq", loaded.events),
+        )
+        say(f"leadq run {run}: {q.events_per_s:,.0f} events/s ({q.seconds:.1f}s)")
+        leadqs.append(q)
+    if opts.profile is not None:  # an extra run: sampling costs CPU, so it is not counted
+        say("profiling run (not counted): leadq under py-spy")
+        await run_leadq(
+            loaded,
+            "profile",
+            env.work_dir / "leadq-profile",
+            report_progress("leadq (profiled)", loaded.events),
+            profile=opts.profile.resolve(),
+        )
+    expected: dict[str, str] = {
+        k: s.stage
+        for k, s in baselines[0].states.items()
+        if s.stage != "lead" and not k.startswith(ANONYMOUS_PREFIX)
+    }
+    differ = set().union(*(_differing(expected, q.final_stages) for q in leadqs))
+    explained = differ & loaded.profiled
+    errors: dict[str, str] = {}
+    latency: LatencyResult | None = None
+    recovery: RecoveryResult | None = None
+    try:  # a failed step is reported in the table; the other figures are kept
+        latency = await run_latency(
+            env.settings("lat."), opts.rate, opts.latency_s, opts.seed + 1, env.work_dir / "latency"
+        )
+        say(f"latency: {len(latency.samples_ms):,} samples")
+    except Exception as exc:
+        errors["latency"] = f"{type(exc).__name__}: {exc}"
+        say(f"latency FAILED: {errors['latency']}")
+    try:
+        recovery = await run_recovery(
+            env.settings("rec."),
+            baselines[0].states,
+            opts.recovery_leads,
+            env.work_dir / "recovery",
+        )
+        say(f"recovery: resumed after {recovery.resume_s:.1f}s, peak RSS {recovery.peak_rss_mb} MB")
+    except Exception as exc:
+        errors["recovery"] = f"{type(exc).__name__}: {exc}"
+        say(f"recovery FAILED: {errors['recovery']}")
+    return Figures(
+        machine=machine_info(broker_kind),
+        mode=opts.mode,
+        events=loaded.events,
+        leads=loaded.leads,
+        by_kind=loaded.by_kind,
+        store=leadqs[0].store,
+        partitions=opts.partitions,
+        baseline_runs=[b.events_per_s for b in baselines],
+        leadq_runs=[q.events_per_s for q in leadqs],
+        baseline_cpu=[b.cpu_share for b in baselines],
+        leadq_cpu=[q.cpu_share for q in leadqs],
+        stage_changes_baseline=baselines[0].stage_changes,
+        stage_changes_leadq=leadqs[0].stage_changes,
+        final_stage_mismatches=len(differ - explained),
+        final_stage_profile_order=len(explained),
+        latency_rate=opts.rate,
+        latency_events=latency.events if latency else 0,
+        latency_ms=latency.samples_ms if latency else [],
+        latency_processed_rate=latency.processed_rate if latency else 0.0,
+        recovery_leads=opts.recovery_leads,
+        recovery_s=recovery.resume_s if recovery else None,
+        recovery_ready_s=recovery.ready_s if recovery else None,
+        recovery_changelog_mb=recovery.changelog_bytes / 1e6 if recovery else None,
+        peak_rss_mb=recovery.peak_rss_mb if recovery else None,
+        wall_s=time.monotonic() - began,
+        worker_env=worker_overrides(dict(os.environ)),
+        errors=errors,
+    )
+
+
+def _differing(expected: dict[str, str], got: dict[str, str]) -> set[str]:
+    """Leads whose final stage differs (a lead missing on one side counts)."""
+    return {k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table, record it; return the exit code."""
+    opts = parse(argv)
+    began = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="leadq-bench-"))
+    try:
+        with broker(work / "broker") as (bootstrap, kind):
+            env = BenchEnv(bootstrap, f"bench-{uuid.uuid4().hex[:8]}.", work, opts.partitions)
+            figures = asyncio.run(measure(env, opts, kind, began))
+    finally:
+        if opts.keep:
+            say(f"scratch directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    table = render_table(figures)
+    print(table, flush=True)
+    write_json(figures)
+    say(f"figures written to {REPORT_JSON}")
+    if opts.record:
+        append_results(table)
+        say(f"table appended to {RESULTS_MD}")
+    say(f"done in {(time.monotonic() - began) / 60:.1f} min")
+    return 1 if figures.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Latency from producing an event to its stage change being readable, at a fixed offered load."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from bench.common import OffsetWatch, reached, say, wait_for
+from bench.preload import leads_for, simulate
+from bench.worker import launch, output_tail
+from streams.kafka_clients import kafka_client_kwargs
+from streams.settings import Settings
+from streams.simulate import SimEvent, produce
+from streams.topics import TopicNames, ensure_topics
+
+MIN_RATE = 100.0  # events/s below which the drain is abandoned (timeout)
+
+
+@dataclass
+class LatencyResult:
+    """Latency samples (ms, one per stage change) and how the worker coped with the load."""
+
+    offered_rate: float
+    events: int
+    send_s: float
+    done_s: float
+    samples_ms: list[float] = field(default_factory=list)
+
+    @property
+    def sent_rate(self) -> float:
+        """The rate the producer actually achieved (events/s)."""
+        return self.events / self.send_s if self.send_s > 0 else 0.0
+
+    @property
+    def processed_rate(self) -> float:
+        """Events processed per second, from the first send until all were processed."""
+        return self.events / self.done_s if self.done_s > 0 else 0.0
+
+    @property
+    def kept_up(self) -> bool:
+        """Whether the worker processed the events about as fast as they were offered."""
+        return self.processed_rate >= 0.95 * self.offered_rate
+
+
+class ChangeFollower:
+    """Reads the stage-change topic as it grows and stamps each record's arrival."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = AIOKafkaConsumer(
+            topic,
+            **kafka_client_kwargs(settings),
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=10,
+        )
+        self.arrivals: list[tuple[str, float]] = []  # (trigger event id, monotonic time)
+        self.read = 0
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Join and wait for the partition assignment before anything is produced."""
+        await self.consumer.start()
+        await wait_for(self._assigned, 60, "stage-change follower assignment", interval=0.05)
+        self.task = asyncio.create_task(self._follow())
+
+    async def _assigned(self) -> bool:
+        await self.consumer.getmany(timeout_ms=50)
+        return bool(self.consumer.assignment())
+
+    async def _follow(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=100)
+            now = time.monotonic()
+            for messages in batch.values():
+                for message in messages:
+                    trigger = orjson.loads(message.value).get("trigger_event_id")
+                    self.arrivals.append((str(trigger), now))
+                self.read += len(messages)
+
+    async def stop(self) -> None:
+        """Stop following."""
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self.consumer.stop()
+
+
+def latencies_ms(sent: dict[str, float], arrivals: list[tuple[str, float]]) -> list[float]:
+    """Milliseconds from each triggering event's send to its stage change's arrival."""
+    return [(at - sent[trigger]) * 1000 for trigger, at in arrivals if trigger in sent]
+
+
+async def run_latency(
+    settings: Settings, rate: float, duration_s: float, seed: int, data_dir: Path
+) -> LatencyResult:
+    """Offer `rate` events/s of simulated traffic for `duration_s` to one fresh worker."""
+    settings = settings.model_copy(update={"data_dir": data_dir})
+    names = TopicNames.of(settings)
+    group = f"{settings.topic_prefix}{settings.app_id}"
+    await ensure_topics(settings)
+    count = int(rate * duration_s)
+    events: list[SimEvent] = simulate(leads_for(count), seed, lead_prefix="lat")[:count]
+    launched = await launch(settings)
+    follower = ChangeFollower(settings, names.stage_changes)
+    sent: dict[str, float] = {}
+
+    def stamp(event: SimEvent) -> None:
+        sent[str(event.value["event_id"])] = time.monotonic()
+
+    try:
+        await follower.start()
+        say(f"latency: offering {len(events):,} events at {rate:,.0f}/s for {duration_s:g}s")
+        began = time.monotonic()
+        await produce(settings, events, rate, on_send=stamp)
+        send_s = time.monotonic() - began
+        say(f"latency: sent in {send_s:.1f}s; waiting for the worker to catch up")
+        async with OffsetWatch(settings) as watch:
+            input_ends = await watch.ends(names.inputs.values())
+
+            async def processed() -> bool:
+                committed = await watch.committed(group)
+                if not reached(committed, input_ends):
+                    return False
+                return reached(committed, await watch.ends([names.events_by_lead]))
+
+            try:
+                done_at = await wait_for(processed, len(events) / MIN_RATE + 60, "latency drain")
+            except TimeoutError as exc:
+                raise TimeoutError(f"{exc}; {output_tail(launched.worker)}") from None
+            change_ends = sum((await watch.ends([names.stage_changes])).values())
+
+        async def all_read() -> bool:
+            return follower.read >= change_ends
+
+        await wait_for(all_read, 60, "reading the stage changes", interval=0.05)
+    finally:
+        await follower.stop()
+        await launched.worker.stop()
+    return LatencyResult(
+        offered_rate=rate,
+        events=len(events),
+        send_s=send_s,
+        done_s=done_at - began,
+        samples_ms=latencies_ms(sent, follower.arrivals),
+    )

@@ -1,0 +1,303 @@
+"""The benchmark's figures: percentiles, the table, bench/RESULTS.md and reports/bench.json."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.broker.versions import KAFKA_VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_MD = ROOT / "bench" / "RESULTS.md"
+REPORT_JSON = ROOT / "reports" / "bench.json"
+RESULTS_HEADER = (
+    "# leadq benchmark results\n\n"
+    "Appended by `make bench` (`python -m bench`), newest last. See the README's Benchmark\n"
+    "section for what is measured and how the baseline differs from leadq.\n"
+)
+REQUIRED_KEYS = (
+    "events_per_s_baseline",
+    "events_per_s_leadq",
+    "ratio",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "recovery_s_1m",
+    "peak_rss_mb_1m",
+    "machine",
+)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0 <= q <= 1) by the nearest-rank method; NaN for no values."""
+    if not 0 <= q <= 1:
+        raise ValueError("q must be between 0 and 1")
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    """The median; NaN for no values."""
+    return statistics.median(values) if values else math.nan
+
+
+def cpu_model(cpuinfo: str) -> str:
+    """The processor's model name from the text of /proc/cpuinfo."""
+    for line in cpuinfo.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip() in ("model name", "Model", "Hardware", "cpu model"):
+            return value.strip()
+    return platform.processor() or "unknown"
+
+
+def machine_info(broker: str) -> dict[str, Any]:
+    """Cores, CPU model, memory, OS, Python and Kafka version of this run."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        cpuinfo = ""
+    memory_gb: float | None = None
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gb = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu_model(cpuinfo),
+        "memory_gb": memory_gb,
+        "os": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "kafka": KAFKA_VERSION
+        if broker == "local"
+        else f"unknown (external; leadq pins {KAFKA_VERSION})",
+        "broker": broker,
+    }
+
+
+@dataclass
+class Figures:
+    """Everything one benchmark run measured."""
+
+    machine: dict[str, Any]
+    mode: str
+    events: int
+    leads: int
+    by_kind: dict[str, int]
+    store: str
+    partitions: int
+    baseline_runs: list[float]
+    leadq_runs: list[float]
+    baseline_cpu: list[float]  # share of one core used, per run
+    leadq_cpu: list[float | None]
+    stage_changes_baseline: int
+    stage_changes_leadq: int
+    final_stage_mismatches: int | None  # leads in another final stage, unexplained
+    final_stage_profile_order: int  # ... explained by the order their profile was processed in
+    latency_rate: float
+    latency_events: int
+    latency_ms: list[float]
+    latency_processed_rate: float
+    recovery_leads: int
+    recovery_s: float | None
+    recovery_ready_s: float | None
+    recovery_changelog_mb: float | None
+    peak_rss_mb: float | None
+    wall_s: float
+    worker_env: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # step -> why it failed
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def baseline(self) -> float:
+        """Median baseline events/s."""
+        return median(self.baseline_runs)
+
+    @property
+    def leadq(self) -> float:
+        """Median leadq events/s."""
+        return median(self.leadq_runs)
+
+    @property
+    def ratio(self) -> float:
+        """leadq / baseline throughput."""
+        return self.leadq / self.baseline if self.baseline > 0 else math.nan
+
+    @property
+    def kept_up(self) -> bool:
+        """Whether the latency worker processed the offered load (within 5 %)."""
+        return self.latency_processed_rate >= 0.95 * self.latency_rate
+
+
+def to_json(f: Figures) -> dict[str, Any]:
+    """reports/bench.json: the issue's keys first, then the details behind them."""
+    return {
+        "events_per_s_baseline": _round(f.baseline),
+        "events_per_s_leadq": _round(f.leadq),
+        "ratio": _round(f.ratio, 4),
+        "latency_p50_ms": _round(percentile(f.latency_ms, 0.50), 1),
+        "latency_p99_ms": _round(percentile(f.latency_ms, 0.99), 1),
+        "recovery_s_1m": _round(f.recovery_s, 2),
+        "peak_rss_mb_1m": _round(f.peak_rss_mb, 1),
+        "machine": f.machine,
+        "details": {
+            "mode": f.mode,
+            "started_at": f.started_at.isoformat(timespec="seconds"),
+            "wall_s": _round(f.wall_s, 1),
+            "stream": {"events": f.events, "leads": f.leads, "by_kind": f.by_kind},
+            "store": f.store,
+            "partitions": f.partitions,
+            "worker_env": f.worker_env,
+            "errors": f.errors,
+            "runs_events_per_s_baseline": [_round(r) for r in f.baseline_runs],
+            "runs_events_per_s_leadq": [_round(r) for r in f.leadq_runs],
+            "runs_cpu_share_baseline": [_round(c, 2) for c in f.baseline_cpu],
+            "runs_cpu_share_leadq": [_round(c, 2) for c in f.leadq_cpu],
+            "stage_changes_baseline": f.stage_changes_baseline,
+            "stage_changes_leadq": f.stage_changes_leadq,
+            "final_stage_mismatches": f.final_stage_mismatches,
+            "final_stage_profile_order": f.final_stage_profile_order,
+            "latency_offered_per_s": f.latency_rate,
+            "latency_events": f.latency_events,
+            "latency_samples": len(f.latency_ms),
+            "latency_max_ms": _round(max(f.latency_ms), 1) if f.latency_ms else None,
+            "latency_processed_per_s": _round(f.latency_processed_rate),
+            "latency_worker_kept_up": f.kept_up,
+            "recovery_leads": f.recovery_leads,
+            "recovery_ready_s": _round(f.recovery_ready_s, 2),
+            "recovery_changelog_mb": _round(f.recovery_changelog_mb, 1),
+        },
+    }
+
+
+def _round(value: float | None, digits: int = 0) -> float | int | None:
+    if value is None or math.isnan(value):
+        return None
+    return round(value, digits) if digits else round(value)
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _share(values: Sequence[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    if not known:
+        return "CPU not measured"
+    return f"{median(known):.0%} of a core busy"
+
+
+def render_table(f: Figures) -> str:
+    """The run's table (Markdown), with the machine and the stream it was measured on."""
+    m = f.machine
+    kinds = ", ".join(f"{k} {v / f.events:.0%}" for k, v in sorted(f.by_kind.items()))
+    runs_b = " / ".join(_num(r) for r in f.baseline_runs)
+    runs_l = " / ".join(_num(r) for r in f.leadq_runs)
+    cpu_b = _share(f.baseline_cpu)
+    cpu_l = _share(f.leadq_cpu)
+    lat = f.latency_ms
+    load = "kept up" if f.kept_up else "did NOT keep up"
+    if f.final_stage_mismatches is None:
+        agree = "final stages not compared"
+    elif f.final_stage_mismatches:
+        agree = f"**{f.final_stage_mismatches:,} leads end in another stage**"
+    else:
+        agree = "final stages agree"
+    if f.final_stage_profile_order:
+        agree += (
+            f" (except {f.final_stage_profile_order:,} leads whose profile record was processed"
+            " in another order: by design, see README)"
+        )
+    rec_leads = f"{f.recovery_leads:,} leads"
+    rows = [
+        ("input stream", f"{f.events:,} events over {f.leads:,} leads ({kinds})"),
+        (
+            f"baseline events/s, median of {len(f.baseline_runs)}",
+            f"**{_num(f.baseline)}** (runs {runs_b}; {cpu_b})",
+        ),
+        (
+            f"leadq events/s, median of {len(f.leadq_runs)}",
+            f"**{_num(f.leadq)}** (runs {runs_l}; {cpu_l})",
+        ),
+        ("ratio leadq / baseline", f"**{_num(f.ratio, 3)}**"),
+        (
+            "stage changes emitted (per run)",
+            f"baseline {f.stage_changes_baseline:,}, leadq {f.stage_changes_leadq:,}; {agree}",
+        ),
+        (
+            f"latency produce -> stage change readable, {f.latency_rate:,.0f} events/s offered",
+            f"p50 **{_num(percentile(lat, 0.5))} ms**, p99 **{_num(percentile(lat, 0.99))} ms**, "
+            f"max {_num(max(lat) if lat else None)} ms (n={len(lat):,}; {f.latency_events:,} "
+            f"events; worker {load}: {_num(f.latency_processed_rate)} events/s processed)",
+        ),
+        (
+            f"recovery of {rec_leads} from the changelog",
+            f"**{_num(f.recovery_s, 1)} s** to resume (ready line after "
+            f"{_num(f.recovery_ready_s, 1)} s; changelog {_num(f.recovery_changelog_mb)} MB)",
+        ),
+        (f"peak RSS of that worker ({rec_leads})", f"**{_num(f.peak_rss_mb)} MB** (VmHWM)"),
+    ]
+    for step, names in (("latency", ("latency",)), ("recovery", ("recovery", "peak RSS"))):
+        if step in f.errors:
+            why = _shorten(f.errors[step])
+            rows = [(n, f"**FAILED**: {why}" if n.startswith(names) else v) for n, v in rows]
+    machine = (
+        f"{m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB, {m['os']}, Python {m['python']}, "
+        f"Apache Kafka {m['kafka']} ({m['broker']} broker)"
+    )
+    setup = (
+        f"leadq: 1 worker, preset `default`, store `{f.store}`, {f.partitions} partitions. "
+        "baseline: 1 aiokafka consumer + idempotent producer (acks=all), state in a dict, "
+        "no re-keying topic (see README)."
+    )
+    if f.worker_env:
+        setup += " Worker environment: " + ", ".join(f"`{k}={v}`" for k, v in f.worker_env.items())
+        setup += "."
+    lines = [
+        f"### {f.started_at:%Y-%m-%d %H:%M} UTC, {f.mode} run ({f.wall_s / 60:.1f} min)",
+        "",
+        f"Machine: {machine}.  ",
+        f"Setup: {setup}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    """One line of at most `limit` characters, safe inside a Markdown table cell."""
+    line = " ".join(text.split()).replace("|", "/")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def append_results(table: str, path: Path = RESULTS_MD) -> None:
+    """Append a run's table to bench/RESULTS.md (created with a header when missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        if out.tell() == 0:
+            out.write(RESULTS_HEADER)
+        out.write("\n" + table)
+
+
+def write_json(f: Figures, path: Path = REPORT_JSON) -> dict[str, Any]:
+    """Write reports/bench.json; return what was written."""
+    data = to_json(f)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    return data

@@ -1,0 +1,312 @@
+"""The benchmark's pure parts: percentiles, the table, the JSON keys, options, state clones."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bench.__main__ import FULL_EVENTS, QUICK_EVENTS, QUICK_RECOVERY_LEADS, RECOVERY_LEADS, parse
+from bench.common import reached, worker_overrides
+from bench.latency import latencies_ms
+from bench.preload import leads_for
+from bench.recovery import clone_id, find_probe, synthesise, templates_of
+from bench.report import (
+    REQUIRED_KEYS,
+    RESULTS_HEADER,
+    Figures,
+    append_results,
+    cpu_model,
+    median,
+    percentile,
+    render_table,
+    to_json,
+    write_json,
+)
+from streams.core.qualify import Qualifier
+from streams.core.ruleset import load_ruleset
+from streams.core.state import Hit, LeadState
+
+
+def figures(**overrides: Any) -> Figures:
+    values: dict[str, Any] = {
+        "machine": {
+            "cores": 2,
+            "cpu": "Test CPU",
+            "memory_gb": 24.0,
+            "os": "Linux",
+            "python": "3.11.7",
+            "kafka": "4.4.0",
+            "broker": "local",
+        },
+        "mode": "quick",
+        "events": 1000,
+        "leads": 87,
+        "by_kind": {"website": 600, "email": 280, "call": 60, "profile": 60},
+        "store": "rocksdb://",
+        "partitions": 4,
+        "baseline_runs": [9000.0, 10000.0, 11000.0],
+        "leadq_runs": [1200.0, 1000.0, 1100.0],
+        "baseline_cpu": [0.9, 0.95, 0.92],
+        "leadq_cpu": [0.97, None, 0.99],
+        "stage_changes_baseline": 40,
+        "stage_changes_leadq": 39,
+        "final_stage_mismatches": 0,
+        "final_stage_profile_order": 0,
+        "latency_rate": 2000.0,
+        "latency_events": 20000,
+        "latency_ms": [float(v) for v in range(1, 101)],
+        "latency_processed_rate": 1990.0,
+        "recovery_leads": 1_000_000,
+        "recovery_s": 123.456,
+        "recovery_ready_s": 120.0,
+        "recovery_changelog_mb": 480.0,
+        "peak_rss_mb": 512.25,
+        "wall_s": 600.0,
+        "started_at": datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+    }
+    values.update(overrides)
+    return Figures(**values)
+
+
+# -- percentiles ----------------------------------------------------------------------
+
+
+def test_percentile_uses_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]  # 1..100
+    assert percentile(values, 0.5) == 50
+    assert percentile(values, 0.99) == 99
+    assert percentile(values, 1.0) == 100
+    assert percentile(values, 0.0) == 1
+
+
+def test_percentile_does_not_depend_on_input_order() -> None:
+    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3
+    assert percentile([7.0], 0.99) == 7
+
+
+def test_percentile_of_nothing_is_nan_and_q_is_checked() -> None:
+    assert math.isnan(percentile([], 0.5))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        percentile([1.0], 1.5)
+
+
+def test_median_of_runs() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2
+    assert median([1.0, 2.0, 3.0, 4.0]) == 2.5
+    assert math.isnan(median([]))
+
+
+# -- JSON ---------------------------------------------------------------------------------
+
+
+def test_json_has_the_issue_keys_with_the_figures() -> None:
+    data = to_json(figures())
+    assert list(data)[: len(REQUIRED_KEYS)] == list(REQUIRED_KEYS)
+    assert data["events_per_s_baseline"] == 10000
+    assert data["events_per_s_leadq"] == 1100
+    assert data["ratio"] == 0.11
+    assert data["latency_p50_ms"] == 50
+    assert data["latency_p99_ms"] == 99
+    assert data["recovery_s_1m"] == 123.46
+    assert data["peak_rss_mb_1m"] == 512.2
+    assert data["machine"]["cores"] == 2
+    assert data["details"]["recovery_leads"] == 1_000_000
+    assert data["details"]["latency_worker_kept_up"] is True
+
+
+def test_json_turns_missing_figures_into_null(tmp_path: Path) -> None:
+    path = tmp_path / "reports" / "bench.json"
+    write_json(figures(latency_ms=[], peak_rss_mb=None, baseline_runs=[]), path)
+    data = orjson.loads(path.read_bytes())
+    assert data["latency_p50_ms"] is None
+    assert data["peak_rss_mb_1m"] is None
+    assert data["events_per_s_baseline"] is None
+    assert data["ratio"] is None
+
+
+# -- table ----------------------------------------------------------------------------------
+
+
+def test_table_shows_machine_and_every_figure() -> None:
+    table = render_table(figures())
+    assert "2 cores, Test CPU" in table
+    assert "Python 3.11.7" in table
+    assert "Apache Kafka 4.4.0" in table
+    assert "store `rocksdb://`" in table
+    assert "**10,000** (runs 9,000 / 10,000 / 11,000; 92% of a core busy)" in table
+    assert "**1,100** (runs 1,200 / 1,000 / 1,100; 98% of a core busy)" in table
+    assert "**0.110**" in table
+    assert "p50 **50 ms**, p99 **99 ms**, max 100 ms" in table
+    assert "1,000,000 leads" in table
+    assert "**123.5 s** to resume" in table
+    assert "**512 MB**" in table
+    assert "final stages agree" in table
+    assert "worker kept up" in table
+
+
+def test_table_is_a_markdown_table_with_one_row_per_figure() -> None:
+    lines = render_table(figures()).splitlines()
+    rows = [line for line in lines if line.startswith("|")]
+    assert rows[:2] == ["| figure | value |", "|---|---|"]
+    assert len(rows) == 10
+    assert all(row.endswith("|") and row.count("|") == 3 for row in rows)
+
+
+def test_table_says_when_the_worker_fell_behind_or_stages_differ() -> None:
+    table = render_table(figures(latency_processed_rate=900.0, final_stage_mismatches=3))
+    assert "did NOT keep up" in table
+    assert "3 leads end in another stage" in table
+    table = render_table(figures(final_stage_profile_order=5))
+    assert "final stages agree (except 5 leads whose profile record" in table
+
+
+def test_failed_steps_are_shown_instead_of_their_figures() -> None:
+    failed = figures(
+        latency_ms=[],
+        recovery_s=None,
+        peak_rss_mb=None,
+        errors={"recovery": "TimeoutError: no stage change\nworker | output"},
+    )
+    table = render_table(failed)
+    rows = [line for line in table.splitlines() if line.startswith("| recovery of")]
+    assert rows == [
+        "| recovery of 1,000,000 leads from the changelog | **FAILED**: TimeoutError: "
+        "no stage change worker / output |"
+    ]
+    assert "| peak RSS of that worker (1,000,000 leads) | **FAILED**" in table
+    assert to_json(failed)["details"]["errors"] == failed.errors
+    assert to_json(failed)["recovery_s_1m"] is None
+
+
+def test_results_file_gets_a_header_once_then_tables_appended(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    append_results("table one\n", path)
+    append_results("table two\n", path)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(RESULTS_HEADER)
+    assert text.count(RESULTS_HEADER) == 1
+    assert text.index("table one") < text.index("table two")
+
+
+def test_table_names_worker_environment_overrides() -> None:
+    assert "Worker environment" not in render_table(figures())
+    table = render_table(figures(worker_env={"PRODUCER_LINGER": "0.02"}))
+    assert "Worker environment: `PRODUCER_LINGER=0.02`." in table
+
+
+def test_worker_overrides_pick_faust_tunables_and_the_store() -> None:
+    environ = {
+        "PRODUCER_LINGER": "0.02",
+        "BROKER_MAX_POLL_RECORDS": "500",
+        "LEADQ_STORE": "memory://",
+        "HOME": "/root",
+        "LEADQ_RULES": "startup",
+    }
+    assert worker_overrides(environ) == {
+        "BROKER_MAX_POLL_RECORDS": "500",
+        "LEADQ_STORE": "memory://",
+        "PRODUCER_LINGER": "0.02",
+    }
+
+
+def test_cpu_model_from_proc_cpuinfo() -> None:
+    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n"
+    assert cpu_model(text) == "AMD EPYC 7B13"
+
+
+# -- options ---------------------------------------------------------------------------
+
+
+def test_default_and_quick_sizes() -> None:
+    full, quick = parse([]), parse(["--quick"])
+    assert (full.events, full.recovery_leads, full.runs, full.mode) == (
+        FULL_EVENTS,
+        RECOVERY_LEADS,
+        3,
+        "full",
+    )
+    assert (quick.events, quick.recovery_leads, quick.mode) == (
+        QUICK_EVENTS,
+        QUICK_RECOVERY_LEADS,
+        "quick",
+    )
+    assert parse(["--events", "5000"]).mode == "custom"
+
+
+def test_leads_alone_leave_the_event_count_open() -> None:
+    opts = parse(["--leads", "200"])
+    assert (opts.leads, opts.events) == (200, None)
+
+
+def test_runs_must_be_positive() -> None:
+    with pytest.raises(SystemExit):
+        parse(["--runs", "0"])
+
+
+def test_leads_for_an_event_count() -> None:
+    assert leads_for(575_000) == 50_000
+    assert leads_for(1) == 1
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def test_latencies_match_changes_to_their_trigger_events() -> None:
+    sent = {"e1": 10.0, "e2": 11.0}
+    arrivals = [("e1", 10.25), ("e2", 11.5), ("e2", 11.5), ("other", 12.0)]
+    assert latencies_ms(sent, arrivals) == [250.0, 500.0, 500.0]
+
+
+def test_reached_ignores_empty_partitions() -> None:
+    from aiokafka import TopicPartition
+
+    a, b = TopicPartition("t", 0), TopicPartition("t", 1)
+    assert reached({a: 5}, {a: 5, b: 0})
+    assert not reached({a: 4}, {a: 5})
+    assert reached({a: 6, b: 2}, {a: 5, b: 2})
+
+
+# -- recovery state ----------------------------------------------------------------------------
+
+
+def sql_state(lead_id: str) -> LeadState:
+    return LeadState(
+        key=lead_id,
+        stage="sql",
+        sequence=1,
+        seen=frozenset({f"{lead_id}-1", f"{lead_id}-2"}),
+        hits={"demo_request": (Hit(f"{lead_id}-2", 1_700_000_000_000, 30.0),)},
+    )
+
+
+def test_clones_keep_the_template_size_and_rename_every_id() -> None:
+    templates = templates_of({"sim-000001": sql_state("sim-000001")})
+    clones = list(synthesise(templates, 3))
+    assert [lead for lead, _ in clones] == [clone_id(i, 10) for i in range(3)]
+    for lead, raw in clones:
+        assert len(lead) == 10
+        assert len(raw) == len(templates[0][1])
+        assert b"sim-000001" not in raw
+        state = orjson.loads(raw)
+        assert state["key"] == lead
+        assert state["seen"] == [f"{lead}-1", f"{lead}-2"]
+
+
+def test_templates_leave_out_anonymous_visitors() -> None:
+    states = {"anon:v-1": LeadState(key="anon:v-1"), "sim-000002": sql_state("sim-000002")}
+    assert [lead for lead, _ in templates_of(states)] == ["sim-000002"]
+
+
+def test_probe_needs_the_restored_state() -> None:
+    qualifier = Qualifier(load_ruleset("default"))
+    templates = templates_of({"sim-000003": sql_state("sim-000003")})
+    probe = find_probe(qualifier, templates, 10)
+    assert probe.lead_id == clone_id(0, 10)
+    assert probe.expected.from_stage == "sql"
+    assert probe.expected.sequence == 2
+    assert probe.event_id == f"{probe.lead_id}-probe"
