@@ -29,7 +29,7 @@ integration: $(STAMP)
 reliability: $(STAMP)  ## Fault scenarios at full size (20 x kill -9 over 50,000 events, ...)
 	LEADQ_RELIABILITY=full $(BIN)/pytest tests/reliability --timeout 1200
 
-bench: $(STAMP)  ## Throughput vs a plain aiokafka loop, latency, recovery, memory
+bench: $(STAMP)  ## leadq vs a plain aiokafka loop; table -> bench/RESULTS.md, reports/bench.json
 	$(BIN)/python -m bench
 
 lint: $(STAMP)

@@ -26,9 +26,13 @@ def run_worker(settings: Settings, loglevel: str = "warn") -> None:
 
     # aiokafka's per-message debug calls cost measurable CPU; its warnings are enough.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    FaustWorker(
+    faust_worker = FaustWorker(
         worker.app,
         loglevel=loglevel,
         quiet=True,
         redirect_stdouts=False,
-    ).execute_from_commandline()
+    )
+    # With a spinner, faust sets the root logger to DEBUG (for the spinner's handler), so
+    # every debug call in faust and aiokafka builds a record. No spinner in a service.
+    faust_worker.spinner = None
+    faust_worker.execute_from_commandline()
