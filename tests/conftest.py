@@ -13,7 +13,6 @@ import pytest
 from streams.settings import Settings
 from tests.kafka_harness import unique_prefix
 
-
 BROKER_START_TIMEOUT_S = 120.0
 
 
