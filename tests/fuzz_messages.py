@@ -30,22 +30,12 @@ from typing import Any, Final, NamedTuple
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from schemas.decode import MAX_VALUE_BYTES, TOPIC_KINDS, Rejection, TopicKind, decode
-
-# What schemas.decode may answer: the codes a Rejection carries (see schemas/decode.py).
-# The worker adds "processing_error" for valid events the rules could not be applied to.
-REJECTION_CODES: Final = frozenset(
-    {
-        "empty_value",
-        "too_large",
-        "invalid_utf8",
-        "invalid_json",
-        "not_an_object",
-        "missing_field",
-        "unknown_type",
-        "wrong_type",
-        "invalid_value",
-    }
+from schemas.decode import (
+    MAX_VALUE_BYTES,
+    TOPIC_KINDS,
+    Rejection,
+    TopicKind,
+    decode,
 )
 
 # The broker's default message.max.bytes is 1048588 bytes per record batch; a record with

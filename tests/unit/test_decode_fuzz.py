@@ -6,12 +6,19 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from schemas.decode import MAX_VALUE_BYTES, TOPIC_KINDS, Decoded, Rejection, TopicKind, decode
+from schemas.decode import (
+    MAX_VALUE_BYTES,
+    REJECTION_CODES,
+    TOPIC_KINDS,
+    Decoded,
+    Rejection,
+    TopicKind,
+    decode,
+)
 from schemas.events import LeadEnvelope, ProfileRecord, WebsiteEnvelope
 from streams.codec import decode_lead_event, encode_lead_event, to_lead_event
 from tests.fuzz_messages import (
     CATEGORIES,
-    REJECTION_CODES,
     FuzzMessage,
     draw_corpus,
     dumps,
