@@ -84,9 +84,6 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         stream_wait_empty=False,
         table_standby_replicas=0,
         producer_acks=-1,
-        # Small polls keep the qualify agent fed while the input topics have a backlog
-        # (with faust's default, ingest re-keys thousands of events before qualify runs).
-        broker_max_poll_records=100,
         producer_linger=0.002,
         key_serializer="raw",
         value_serializer="raw",

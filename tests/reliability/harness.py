@@ -24,7 +24,7 @@ from streams.simulate import DEFAULT_START, SimEvent, generate, produce
 from streams.worker_process import WorkerProcess, start_worker
 from tests.kafka_harness import collect
 
-FINISH_TIMEOUT_S = 300.0
+FINISH_TIMEOUT_S = 150.0
 STAGE_ORDER: dict[str, int] = {"lead": 0, "sql": 1, "sqo": 2, "disqualified": 3}
 
 
