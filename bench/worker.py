@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.common import say
 from streams.settings import Settings
-from streams.worker_process import WorkerProcess, worker_env
+from streams.worker_process import WorkerProcess, start_worker
 
 
 @dataclass
@@ -33,13 +33,6 @@ class Launched:
         return self.ready_at - self.spawned_at
 
 
-def bench_worker_env(settings: Settings) -> dict[str, str]:
-    """worker_env plus the app id (each benchmark run is its own app, group and changelog)."""
-    env = worker_env(settings)
-    env["LEADQ_APP_ID"] = settings.app_id
-    return env
-
-
 async def launch(
     settings: Settings, ready_timeout: float = 120.0, loglevel: str = "warn"
 ) -> Launched:
@@ -49,19 +42,8 @@ async def launch(
     table's recovery from its changelog has finished.
     """
     spawned_at = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "streams.cli",
-        "run",
-        "--loglevel",
-        loglevel,
-        env=bench_worker_env(settings),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    worker = WorkerProcess(proc)
-    worker.reader = asyncio.ensure_future(worker._read())
+    # worker_env passes every setting, the app id included (own group and changelog).
+    worker = await start_worker(settings, wait=False, loglevel=loglevel)
     try:
         await worker.wait_ready(ready_timeout)
     except BaseException:

@@ -89,8 +89,8 @@ async def start_worker(
     loglevel: str = "warn",
     data_dir: Path | None = None,
 ) -> WorkerProcess:
-    """Start `leadq run`; each worker on one machine needs its own data_dir (its state store)."""
-    """Start `leadq run` for these settings; by default wait until it has its partitions."""
+    """Start `leadq run` (by default wait until it has its partitions); each worker on one
+    machine needs its own data_dir (its state store)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -15,6 +15,22 @@ pytestmark = pytest.mark.integration
 CLIENT_TIMEOUT_S = 30.0
 
 
+async def read_values(bootstrap: str, topic: str, count: int) -> list[bytes]:
+    """The first `count` values of a topic, read with aiokafka."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    try:
+        got: list[bytes] = []
+        while len(got) < count:
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), CLIENT_TIMEOUT_S)
+            got.extend(m.value for ms in batch.values() for m in ms)
+        return got
+    finally:
+        await consumer.stop()
+
+
 @pytest.mark.asyncio
 async def test_aiokafka_produces_and_consumes(kafka_bootstrap: str) -> None:
     topic = f"t-aiokafka-{uuid.uuid4().hex[:8]}"
@@ -25,17 +41,7 @@ async def test_aiokafka_produces_and_consumes(kafka_bootstrap: str) -> None:
             await producer.send_and_wait(topic, f"v{i}".encode(), key=b"k")
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    try:
-        got: list[bytes] = []
-        while len(got) < 10:
-            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), CLIENT_TIMEOUT_S)
-            got.extend(m.value for ms in batch.values() for m in ms)
-    finally:
-        await consumer.stop()
+    got = await read_values(kafka_bootstrap, topic, 10)
     assert got == [f"v{i}".encode() for i in range(10)]
 
 
@@ -55,15 +61,5 @@ async def test_librdkafka_sees_the_broker_and_what_it_produces_is_read_by_aiokaf
     for i in range(5):
         producer.produce(topic, value=f"r{i}".encode(), key=b"k")
     assert await asyncio.to_thread(producer.flush, CLIENT_TIMEOUT_S) == 0
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    try:
-        got: list[bytes] = []
-        while len(got) < 5:
-            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), CLIENT_TIMEOUT_S)
-            got.extend(m.value for ms in batch.values() for m in ms)
-    finally:
-        await consumer.stop()
+    got = await read_values(kafka_bootstrap, topic, 5)
     assert got == [f"r{i}".encode() for i in range(5)]
