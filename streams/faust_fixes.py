@@ -7,6 +7,13 @@
 - faust#316: `Consumer._commit_offsets` records offsets as committed even when the commit
   failed (e.g. during a rebalance), so faust may never retry them. Fixed here by undoing
   that bookkeeping when the commit did not happen.
+- Stale acks across a rebalance (found by leadq's rebalance fault test): messages fetched
+  before a rebalance that a stream skips afterwards (old generation, or flow suspended)
+  are acked all the same. A revoke clears the consumer's books, so such an ack lands in
+  the books of the *next* generation; once the partition's messages before it are
+  processed, faust commits past messages it has not processed in this generation, and
+  the next owner of the partition never sees them. Fixed here by not booking acks of
+  messages that were not processed in the current generation (they are read again).
 
 leadq's own agents run with concurrency 1, which keeps acks in order; the fixes make the
 worker safe regardless, and tests/unit/test_faust_fixes.py shows both bugs and fixes on
@@ -21,6 +28,7 @@ from typing import Any, Final
 
 import faust
 from faust.transport.consumer import Consumer
+from faust.types.tuples import ack_lock
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 log = logging.getLogger(__name__)
@@ -29,6 +37,7 @@ PATCHED_SERIES: Final = "0.15."
 
 ORIGINAL_NEW_OFFSET: Final[Callable[[Any, Any], int | None]] = Consumer._new_offset
 ORIGINAL_COMMIT_OFFSETS: Final[Callable[..., Awaitable[bool]]] = Consumer._commit_offsets
+ORIGINAL_ACK: Final[Callable[[Any, Any], bool]] = Consumer.ack
 ORIGINAL_CREATE_WORKER_CONSUMER: Final[Callable[..., Any]] = (
     AIOKafkaConsumerThread._create_worker_consumer
 )
@@ -71,6 +80,25 @@ async def _commit_offsets_keep_books_honest(
     return did_commit
 
 
+def _ack_current_generation_only(self: Any, message: Any) -> bool:
+    """faust's ack, except for a message the current generation did not process."""
+    app = self.app
+    if message.generation_id == app.consumer_generation_id and app.flow_control.is_active():
+        return ORIGINAL_ACK(self, message)
+    with ack_lock:
+        # Done with as far as this worker goes, but not committable: whoever owns the
+        # partition now reads it again from the last commit.
+        message.acked = True
+        self._unacked_messages.discard(message)
+    log.debug(
+        "not booking the ack of %s[%s]@%s: fetched before a rebalance",
+        message.topic,
+        message.partition,
+        message.offset,
+    )
+    return False
+
+
 def _create_worker_consumer_low_wait(self: Any, transport: Any) -> Any:
     """faust's worker consumer, with a short fetch wait (see FETCH_MAX_WAIT_MS)."""
     consumer = ORIGINAL_CREATE_WORKER_CONSUMER(self, transport)
@@ -91,6 +119,7 @@ def apply() -> bool:
         return False
     Consumer._new_offset = _new_offset_not_past_inflight
     Consumer._commit_offsets = _commit_offsets_keep_books_honest
+    Consumer.ack = _ack_current_generation_only
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_low_wait
     return True
 

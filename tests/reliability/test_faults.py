@@ -59,13 +59,6 @@ async def test_worker_killed_again_and_again(
     assert_clean(fig)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known bug, issue 5 open: in about 1 run of 3 one lead's stage change is lost when "
-        "one of two workers is killed (-9) mid-stream; the figures still print"
-    ),
-)
 async def test_rebalance_kill_one_of_two_then_a_third_joins(
     settings: Settings, tmp_path: Path, record_figures: list[Figures]
 ) -> None:
