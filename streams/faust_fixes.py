@@ -28,8 +28,8 @@ from typing import Any, Final
 
 import faust
 from faust.transport.consumer import Consumer
-from faust.types.tuples import ack_lock
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types.tuples import ack_lock
 
 log = logging.getLogger(__name__)
 
