@@ -89,6 +89,48 @@ async def test_rebalance_kill_one_of_two_then_a_third_joins(
     assert_clean(fig)
 
 
+STORM_CYCLES = 8 if FULL else 3
+
+
+async def test_rebalance_storm_a_third_worker_comes_and_goes(
+    settings: Settings, tmp_path: Path, record_figures: list[Figures]
+) -> None:
+    """Two workers stay; a third joins and is killed (-9) again and again. Every join and
+    every kill moves partitions, with messages fetched before each rebalance in flight."""
+    work = Workload.simulated(LEADS, seed=303, events=EVENTS)
+    await ensure_topics(settings)
+    steady = [
+        await start_worker(settings, data_dir=tmp_path / "w1"),
+        await start_worker(settings, data_dir=tmp_path / "w2"),
+    ]
+    # Paced so that the stream lasts through the storm (a join or a leave takes seconds).
+    feeding = asyncio.create_task(produce(settings, work.events, EVENTS / (STORM_CYCLES * 8)))
+    rng = random.Random(11)
+    recoveries: list[float] = []
+    faults = 0
+    try:
+        for cycle in range(STORM_CYCLES):
+            guest = await start_worker(settings, data_dir=tmp_path / f"guest{cycle}")
+            faults += 1
+            await asyncio.sleep(rng.uniform(0.5, 2.0))  # fault schedule, not a sync
+            steady[0].ready.clear()
+            left_at = time.monotonic()
+            # Alternately killed (the group waits out its session) and stopped cleanly.
+            await guest.stop(sig=9 if cycle % 2 == 0 else 15)
+            faults += 1
+            await steady[0].wait_ready()  # the group has settled without the guest
+            recoveries.append(time.monotonic() - left_at)
+        await feeding
+        records = await wait_complete(settings, work)
+    finally:
+        for w in steady:
+            await w.stop()
+    fig = judge("rebalance storm (3rd worker joins, killed)", work, records, max(recoveries))
+    fig.faults = faults
+    record_figures.append(fig)
+    assert_clean(fig)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
