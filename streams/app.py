@@ -149,7 +149,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
 
     ingest = {kind: ingest_agent(kind) for kind in TOPIC_KINDS}
 
-    due = DueIndex(qualifier, settings.timer_rescan_s)
+    due = DueIndex(qualifier, settings.timer_rescan_s, settings.timer_clock == "wall")
 
     @app.agent(by_lead, name="qualify")  # type: ignore[untyped-decorator]
     async def qualify(stream: Any) -> None:
@@ -180,6 +180,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
                 # the same changes (same change_id, same content) instead of losing them.
                 await retry_or_stop("sending stage changes", send_outcome, raw_key, outcome)
             await retry_or_stop("storing the lead state", store, raw_key, outcome.state)
+            due.observe(outcome.state.clock_ms)
             due.update(raw_key, qualifier.next_due_ms(outcome.state))
 
     def process(state: LeadState, value: bytes) -> Outcome:

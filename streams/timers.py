@@ -40,13 +40,28 @@ class DueIndex:
     partitions now and then (states recovered from the changelog are not seen otherwise).
     A timer must not write the table: it only sends a tick per due lead to the by-lead
     topic, and the qualify agent applies it while processing that record.
+
+    The timer's clock is either event time (`stream_ms`: the latest event time this
+    worker has processed, as Kafka Streams' stream-time punctuation; a replay of old
+    history is judged by its own time) or the wall clock.
     """
 
-    def __init__(self, qualifier: Qualifier, rescan_s: float) -> None:
+    def __init__(self, qualifier: Qualifier, rescan_s: float, wall_clock: bool = False) -> None:
         self.qualifier = qualifier
         self.rescan_s = rescan_s
+        self.wall_clock = wall_clock
         self.due: dict[bytes, int] = {}
         self.next_scan = 0.0
+        self.stream_ms: int | None = None
+
+    def observe(self, at_ms: int | None) -> None:
+        """Move the event-time clock on to an event time (or a lead's clock)."""
+        if at_ms is not None and (self.stream_ms is None or at_ms > self.stream_ms):
+            self.stream_ms = at_ms
+
+    def now_ms(self) -> int | None:
+        """The timer's current time (None: no event time seen yet)."""
+        return wall_ms() if self.wall_clock else self.stream_ms
 
     def update(self, key: bytes, due_ms: int | None) -> None:
         """Record a lead's next due time (None: nothing due)."""
@@ -59,7 +74,9 @@ class DueIndex:
         """Rebuild from (key, encoded state) pairs of the local table partitions."""
         due: dict[bytes, int] = {}
         for key, raw in items:
-            when = self.qualifier.next_due_ms(decode_state(raw))
+            state = decode_state(raw)
+            self.observe(state.clock_ms)
+            when = self.qualifier.next_due_ms(state)
             if when is not None:
                 due[key] = when
         self.due = due
@@ -75,13 +92,14 @@ class DueIndex:
         self,
         items: Callable[[], Iterable[tuple[bytes, bytes]]],
         send_tick: Callable[[bytes, bytes], Awaitable[object]],
-        now_ms: int | None = None,
     ) -> int:
         """One timer round: rescan if it is time, then send a tick for every due lead."""
         if time.monotonic() >= self.next_scan:
             self.rescan(items())
             self.next_scan = time.monotonic() + self.rescan_s
-        now = wall_ms() if now_ms is None else now_ms
+        now = self.now_ms()
+        if now is None:
+            return 0
         keys = self.take_due(now)
         tick = encode_tick(now)
         for key in keys:
