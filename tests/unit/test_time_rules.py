@@ -21,7 +21,7 @@ def stages(changes: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
 
 def test_three_pricing_views_within_seven_days_make_an_sql() -> None:
     q = timed()
-    state, changes = q.replay([pricing("p1", 0), pricing("p2", 50), pricing("p3", 160)], "L1")
+    _state, changes = q.replay([pricing("p1", 0), pricing("p2", 50), pricing("p3", 160)], "L1")
     assert stages(changes) == [("lead", "sql")]
     assert changes[0].trigger_event_id == "p3"
     assert set(changes[0].evidence) == {"p1", "p2", "p3"}
@@ -58,6 +58,20 @@ def test_an_event_within_the_allowed_lateness_counts_as_if_in_order() -> None:
     outcome = q.process(state, pricing("p1", 140))
     assert [c.to_stage for c in outcome.changes] == ["sql"]
     assert outcome.rejection is None
+
+
+def test_a_late_event_completes_a_window_that_ended_before_the_latest_event() -> None:
+    q = timed()
+    blog = at("x", "page_view", 190, url="/blog", category="blog")
+    in_order = [pricing("p1", 0), pricing("p2", 100), pricing("p3", 167), blog]
+    _, expected = q.replay(in_order, "L1")
+    assert stages(expected) == [("lead", "sql")]
+    # p3 arrives 23 h late, after the blog view moved the clock past p1's window.
+    _state, changes = q.replay(
+        [pricing("p1", 0), pricing("p2", 100), blog, pricing("p3", 167)], "L1"
+    )
+    assert stages(changes) == [("lead", "sql")]
+    assert set(changes[0].evidence) == {"p1", "p2", "p3"}
 
 
 def test_a_too_late_event_is_rejected_with_its_reason() -> None:
@@ -152,7 +166,8 @@ def test_activity_before_the_crossing_postpones_the_demotion() -> None:
     kept, changes = q.apply(state, at("w3", "webinar_attended", 150, webinar="c"))
     assert changes == []
     later = q.next_due_ms(kept)
-    assert later is not None and later > due
+    assert later is not None
+    assert later > due
 
 
 def test_a_lead_that_never_reached_the_threshold_in_sql_is_not_demoted() -> None:
@@ -235,8 +250,15 @@ def test_negative_points_lower_engagement_and_do_not_decay() -> None:
     q = timed()
     events = [
         at("w", "webinar_attended", 0, webinar="a"),
-        at("n", "call_completed", 0, direction="outbound", duration_s=60, outcome="connected",
-           disposition="no_budget"),
+        at(
+            "n",
+            "call_completed",
+            0,
+            direction="outbound",
+            duration_s=60,
+            outcome="connected",
+            disposition="no_budget",
+        ),
         at("x", "page_view", 168, url="/"),
     ]
     state, _ = q.replay(events, "L1")
