@@ -364,11 +364,27 @@ def parse_ruleset(text: str, source: str = "<rules>") -> Ruleset:
         problems = []
         for err in exc.errors(include_url=False, include_input=False):
             loc = tuple(err["loc"])
-            line = locate(text, loc)
+            line = locate(text, loc) if loc else _mentioned_line(text, err["msg"])
             where = ".".join(str(p) for p in _readable(loc)) or "(top level)"
             prefix = f"line {line}: " if line else ""
             problems.append(f"{prefix}{where}: {err['msg']}")
         raise RulesetError(source, problems) from None
+
+
+def _mentioned_line(text: str, message: str) -> int | None:
+    """For a whole-ruleset problem: the line of the first name ('x') or table ([x]) that
+    the message mentions (where an unknown signal or list is referred to, say)."""
+    lines = text.splitlines()
+    for name in re.findall(r"'([^']+)'", message):
+        pattern = re.compile(rf'=\s*"{re.escape(name)}"')
+        for n, line in enumerate(lines, start=1):
+            if pattern.search(line):
+                return n
+    for table in re.findall(r"\[([a-z_.]+)\]", message):
+        for n, line in enumerate(lines, start=1):
+            if line.strip() == f"[{table}]":
+                return n
+    return None
 
 
 def _readable(loc: tuple[Any, ...]) -> list[Any]:
