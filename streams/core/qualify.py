@@ -96,6 +96,7 @@ class Qualifier:
                     else:
                         keep = max(keep, NEGLIGIBLE_HALF_LIVES * self.half_life_ms)
             self._keep_ms[sig_id] = None if keep is None else keep + self.lateness_ms
+        self._prunable = any(keep is not None for keep in self._keep_ms.values())
 
     # -- the core functions -----------------------------------------------------------
 
@@ -230,6 +231,9 @@ class Qualifier:
         window (plus lateness), and old event ids."""
         clock = state.clock_ms
         epoch = state.epoch_start_ms
+        seen = self._recent(state.seen, clock)
+        if epoch is None and not self._prunable:
+            return replace(state, seen=seen)
         hits: dict[str, tuple[Hit, ...]] = {}
         for sig_id, sig_hits in state.hits.items():
             keep = self._keep_ms.get(sig_id)
@@ -240,20 +244,27 @@ class Qualifier:
             kept = tuple(h for h in sig_hits if h.at_ms >= oldest)
             if kept:
                 hits[sig_id] = kept
-        seen = state.seen
+        return replace(state, hits=hits, seen=seen)
+
+    def _recent(self, seen: dict[str, int], clock: int | None) -> dict[str, int]:
+        """The event ids worth remembering: those within the allowed lateness, at most
+        MAX_SEEN (older duplicates are too late anyway, or hits, which are checked too)."""
         if clock is not None:
             horizon = clock - self.lateness_ms
-            seen = {eid: at for eid, at in seen.items() if at >= horizon}
+            if any(at < horizon for at in seen.values()):
+                seen = {eid: at for eid, at in seen.items() if at >= horizon}
         if len(seen) > MAX_SEEN:
             seen = dict(sorted(seen.items(), key=lambda item: item[1])[-MAX_SEEN:])
-        return replace(state, hits=hits, seen=seen)
+        return seen
 
     # -- anonymous visitors and identity ------------------------------------------------
 
     def _anonymous(self, state: LeadState, event: LeadEvent) -> Outcome:
         """A visitor's key holds its events until an identify names the lead, then hands
         them (and everything after) to that lead."""
-        seen = replace(state, seen={**state.seen, event.event_id: event.at_ms})
+        clock = event.at_ms if state.clock_ms is None else max(state.clock_ms, event.at_ms)
+        ids = self._recent({**state.seen, event.event_id: event.at_ms}, clock)
+        seen = replace(state, seen=ids, clock_ms=clock)
         visitor = state.key.removeprefix(ANONYMOUS_PREFIX)
         if event.type == "identify" and event.lead_id is not None:
             if state.linked_to is not None and state.linked_to != event.lead_id:
