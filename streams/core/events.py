@@ -27,11 +27,11 @@ class LeadEvent:
     # Set on an anonymous visitor's event that the visitor's key forwards to the lead it
     # was identified as: old history, so never too late.
     merged_from: str | None = None
+    # Event time in epoch milliseconds (exact), computed once.
+    at_ms: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def at_ms(self) -> int:
-        """Event time in epoch milliseconds."""
-        return (self.occurred_at - _EPOCH) // _MS
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at_ms", (self.occurred_at - _EPOCH) // _MS)
 
 
 def from_ms(at_ms: int) -> datetime:

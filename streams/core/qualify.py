@@ -233,7 +233,7 @@ class Qualifier:
         epoch = state.epoch_start_ms
         seen = self._recent(state.seen, clock)
         if epoch is None and not self._prunable:
-            return replace(state, seen=seen)
+            return state if seen is state.seen else replace(state, seen=seen)
         hits: dict[str, tuple[Hit, ...]] = {}
         for sig_id, sig_hits in state.hits.items():
             keep = self._keep_ms.get(sig_id)
