@@ -380,9 +380,11 @@ class Qualifier:
             )
         return new_state, change
 
-    def scores(self, state: LeadState) -> dict[str, float]:
-        """The lead's current scores."""
-        return _View(self, state, state.clock_ms if self.time_dependent else None).scores()
+    def scores(self, state: LeadState, at_ms: int | None = None) -> dict[str, float]:
+        """The lead's scores now (or at event time at_ms, from what it knows)."""
+        if at_ms is None and self.time_dependent:
+            at_ms = state.clock_ms
+        return _View(self, state, at_ms).scores()
 
     # -- decay ----------------------------------------------------------------------------
 

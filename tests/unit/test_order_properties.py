@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.core.events import LeadEvent, StageChanged
+from streams.core.events import LeadEvent, StageChanged, from_ms
 from streams.core.qualify import Qualifier, routing_key
 from streams.core.replay import Replay, replay_all
 from streams.core.ruleset import load_ruleset
@@ -235,3 +235,36 @@ def test_identify_before_between_or_after_anonymous_events_merges_the_history(
     lead_hits = {h.event_id for hs in merged.states["L1"].hits.values() for h in hs}
     assert lead_hits == {h.event_id for hs in direct.states["L1"].hits.values() for h in hs}
     assert merged.states["anon:v1"].held == ()
+
+
+# -- timers ----------------------------------------------------------------------------------
+
+
+@common
+@given(history=histories())
+def test_a_demotion_happens_at_the_event_time_the_score_crosses_the_threshold(
+    history: list[tuple[LeadEvent, str]],
+) -> None:
+    q = QUALIFIERS["timed"]
+    lateness = q.rules.allowed_lateness
+    below = q.rules.demotion.below if q.rules.demotion else 0
+    state = LeadState(key="L1")
+    for event, _ in history:  # every prefix of the history
+        state, _ = q.apply(state, event)
+        due = q.next_due_ms(state)
+        if due is None:
+            continue
+        assert q.advance(state, due - 1) == (state, [])
+        demoted, [change] = q.advance(state, due)
+        crossing = due - lateness
+        assert change.occurred_at == from_ms(crossing)
+        assert (change.from_stage, change.to_stage, change.trigger_event_id) == (
+            "sql",
+            "lead",
+            None,
+        )
+        assert q.scores(state, crossing)["engagement"] < below
+        assert q.scores(state, crossing - 1)["engagement"] >= below
+        assert demoted.stage == "lead"
+        # A re-run gives the identical change (a re-emission after a fault is the same).
+        assert q.advance(state, due + 10 * lateness)[1] == [change]
