@@ -12,7 +12,6 @@ import faust
 from schemas.decode import TOPIC_KINDS, Rejection, TopicKind, decode
 from streams import faust_fixes
 from streams.codec import (
-    decode_lead_event,
     decode_state,
     encode_dead_letter,
     encode_lead_event,
@@ -27,7 +26,7 @@ from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
 from streams.kafka_clients import faust_credentials
 from streams.settings import Settings
-from streams.timers import DueIndex, tick_time
+from streams.timers import DueIndex, process_record
 from streams.topics import LEAD_TABLE, TopicNames
 
 log = logging.getLogger(__name__)
@@ -160,7 +159,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
             stored = table.get(raw_key)
             state = decode_state(stored) if stored is not None else LeadState(raw_key.decode())
             try:
-                outcome = process(state, event.value)
+                outcome = process_record(qualifier, state, event.value)
             except Exception as exc:  # a rules bug must not stall the partition
                 log.exception("qualifying a record of %r failed", raw_key)
                 problem = Rejection("processing_error", repr(exc))
@@ -182,15 +181,6 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
             await retry_or_stop("storing the lead state", store, raw_key, outcome.state)
             due.observe(outcome.state.clock_ms)
             due.update(raw_key, qualifier.next_due_ms(outcome.state))
-
-    def process(state: LeadState, value: bytes) -> Outcome:
-        now_ms = tick_time(value)
-        if now_ms is None:
-            return qualifier.process(state, decode_lead_event(value))
-        if state.sequence == 0:  # a tick for a lead this worker has no state for
-            return Outcome(state)
-        new_state, changes = qualifier.advance(state, now_ms)
-        return Outcome(new_state, tuple(changes))
 
     async def send_outcome(key: bytes, outcome: Outcome) -> None:
         pending = [

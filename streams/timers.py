@@ -1,4 +1,4 @@
-"""Time-driven changes in the shell: an index of when leads are due, and tick records."""
+"""Time-driven changes in the shell: when leads are due, tick records, and applying a by-lead record."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
 
-from streams.codec import decode_state
-from streams.core.qualify import Qualifier
+from streams.codec import decode_lead_event, decode_state
+from streams.core.qualify import Outcome, Qualifier
+from streams.core.state import LeadState
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,18 @@ def tick_time(raw: bytes) -> int | None:
     if not raw.startswith(_TICK_PREFIX):
         return None
     return int(orjson.loads(raw)["tick"])
+
+
+def process_record(qualifier: Qualifier, state: LeadState, value: bytes) -> Outcome:
+    """What a record of the by-lead topic does to a state: an event is processed; a tick
+    applies the time-driven changes due by its time."""
+    now_ms = tick_time(value)
+    if now_ms is None:
+        return qualifier.process(state, decode_lead_event(value))
+    if state.sequence == 0:  # a tick for a lead this worker has no state for
+        return Outcome(state)
+    new_state, changes = qualifier.advance(state, now_ms)
+    return Outcome(new_state, tuple(changes))
 
 
 def wall_ms() -> int:
