@@ -1,4 +1,4 @@
-"""Time-driven changes in the shell: when leads are due, tick records, and applying a by-lead record."""
+"""Time-driven changes in the shell: due leads, tick records, applying a by-lead record."""
 
 from __future__ import annotations
 
