@@ -95,27 +95,35 @@ class Baseline:
         writes: list[tuple[bytes, LeadState]] = []
         rejects: list[bytes] = []
         states = self.states
-        apply = self.qualifier.apply
+        process = self.qualifier.process
         for record in records:
             kind: TopicKind = self.kind_of[record.topic]  # type: ignore[assignment]
             decoded = decode(kind, record.value)
             if isinstance(decoded, Rejection):
                 rejects.append(_dead_letter(record, decoded))
                 continue
-            event = to_lead_event(decoded)
-            key = partition_key(event)
-            state = states.get(key) or LeadState(key=key)
-            try:
-                new_state, new_changes = apply(state, event)
-            except Exception as exc:  # same policy as leadq: a rules bug dead-letters
-                rejects.append(_dead_letter(record, Rejection("processing_error", repr(exc))))
-                continue
-            if new_state is state:
-                continue
-            states[key] = new_state
-            raw_key = key.encode()
-            changes.extend((raw_key, encode_stage_change(c)) for c in new_changes)
-            writes.append((raw_key, new_state))
+            # An event, then what it hands over to other keys (a visitor's history to its
+            # lead): leadq sends those through its re-key topic, here they are processed
+            # in the same loop.
+            pending = [(partition_key(event), event) for event in [to_lead_event(decoded)]]
+            while pending:
+                key, event = pending.pop(0)
+                state = states.get(key) or LeadState(key=key)
+                try:
+                    outcome = process(state, event)
+                except Exception as exc:  # same policy as leadq: a rules bug dead-letters
+                    rejects.append(_dead_letter(record, Rejection("processing_error", repr(exc))))
+                    continue
+                if outcome.rejection is not None:
+                    problem = Rejection(outcome.rejection.code, outcome.rejection.message)
+                    rejects.append(_dead_letter(record, problem))
+                pending.extend((e.lead_id or "", e) for e in outcome.forward)
+                if outcome.state is state:
+                    continue
+                states[key] = outcome.state
+                raw_key = key.encode()
+                changes.extend((raw_key, encode_stage_change(c)) for c in outcome.changes)
+                writes.append((raw_key, outcome.state))
         return changes, writes, rejects
 
 

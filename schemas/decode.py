@@ -32,6 +32,8 @@ REJECTION_CODES: Final = frozenset(
         "wrong_type",
         "invalid_value",
         "processing_error",
+        "too_late",
+        "identity_conflict",
     }
 )
 

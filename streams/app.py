@@ -12,7 +12,6 @@ import faust
 from schemas.decode import TOPIC_KINDS, Rejection, TopicKind, decode
 from streams import faust_fixes
 from streams.codec import (
-    decode_lead_event,
     decode_state,
     encode_dead_letter,
     encode_lead_event,
@@ -21,12 +20,13 @@ from streams.codec import (
     partition_key,
     to_lead_event,
 )
-from streams.core.qualify import Qualifier
+from streams.core.qualify import Outcome, Qualifier
 from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
 from streams.kafka_clients import faust_credentials
 from streams.settings import Settings
+from streams.timers import DueIndex, process_record
 from streams.topics import LEAD_TABLE, TopicNames
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class Worker:
     by_lead: Any
     stage_changes: Any
     dead_letter: Any
+    due: DueIndex
 
 
 def create_app(settings: Settings | None = None, rules: Ruleset | None = None) -> faust.App:
@@ -147,41 +148,75 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
 
     ingest = {kind: ingest_agent(kind) for kind in TOPIC_KINDS}
 
+    due = DueIndex(qualifier, settings.timer_rescan_s, settings.timer_clock == "wall")
+
     @app.agent(by_lead, name="qualify")  # type: ignore[untyped-decorator]
     async def qualify(stream: Any) -> None:
-        """Apply the rules to each lead's state; send stage changes, then store the state."""
+        """Apply the rules to each lead's state (an event, or a timer tick); send stage
+        changes and hand-overs, then store the state."""
         async for event in stream.events():
             raw_key: bytes = event.key  # table keys are bytes, as they come back on recovery
-            key = raw_key.decode()
-            lead_event = decode_lead_event(event.value)
             stored = table.get(raw_key)
-            state = decode_state(stored) if stored is not None else LeadState(key=key)
+            state = decode_state(stored) if stored is not None else LeadState(raw_key.decode())
             try:
-                new_state, changes = qualifier.apply(state, lead_event)
+                outcome = process_record(qualifier, state, event.value)
             except Exception as exc:  # a rules bug must not stall the partition
-                log.exception("qualifying %s failed", lead_event.event_id)
+                log.exception("qualifying a record of %r failed", raw_key)
                 problem = Rejection("processing_error", repr(exc))
                 await retry_or_stop("dead-lettering", reject, event.message, problem)
                 continue
-            if new_state is state:
+            if outcome.rejection is not None:
+                code, message = outcome.rejection.code, outcome.rejection.message
+                if code == "identity_conflict":
+                    log.warning("identity conflict: %s", message)
+                rejection = Rejection(code, message)
+                await retry_or_stop("dead-lettering", reject, event.message, rejection)
+            if outcome.state is state:
                 continue
-            if changes:
+            if outcome.changes or outcome.forward:
                 # The changes must be durable before the state that remembers them is:
                 # after a crash in between, the event is processed again and re-emits
                 # the same changes (same change_id, same content) instead of losing them.
-                values = [encode_stage_change(c) for c in changes]
-                await retry_or_stop("sending stage changes", send_all, raw_key, values)
-            await retry_or_stop("storing the lead state", store, raw_key, new_state)
+                await retry_or_stop("sending stage changes", send_outcome, raw_key, outcome)
+            await retry_or_stop("storing the lead state", store, raw_key, outcome.state)
+            due.observe(outcome.state.clock_ms)
+            due.update(raw_key, qualifier.next_due_ms(outcome.state))
 
-    async def send_all(key: bytes, values: list[bytes]) -> None:
-        pending = [await stage_changes.send(key=key, value=v) for v in values]
+    async def send_outcome(key: bytes, outcome: Outcome) -> None:
+        pending = [
+            await stage_changes.send(key=key, value=encode_stage_change(c)) for c in outcome.changes
+        ]
+        pending += [
+            await by_lead.send(key=(e.lead_id or "").encode(), value=encode_lead_event(e))
+            for e in outcome.forward
+        ]
         await asyncio.gather(*pending)
 
     async def store(key: bytes, state: LeadState) -> None:
         table[key] = encode_state(state)
 
+    if ruleset.demotion is not None:
+
+        @app.timer(settings.timer_interval_s)  # type: ignore[untyped-decorator]
+        async def timer() -> None:
+            """Send a tick for each lead of the local partitions that is due (see DueIndex)."""
+            await due.run_once(table.items, send_tick)
+
+        async def send_tick(key: bytes, value: bytes) -> None:
+            await retry_or_stop("sending a timer tick", by_lead.send, key=key, value=value)
+
     return Worker(
-        app, settings, names, qualifier, table, ingest, qualify, by_lead, stage_changes, dead_letter
+        app,
+        settings,
+        names,
+        qualifier,
+        table,
+        ingest,
+        qualify,
+        by_lead,
+        stage_changes,
+        dead_letter,
+        due,
     )
 
 

@@ -11,7 +11,7 @@ import orjson
 from schemas.decode import Decoded, Rejection
 from schemas.events import PROFILE_FIELDS, ProfileRecord, WebsiteEnvelope
 from streams.core.events import LeadEvent, StageChanged
-from streams.core.qualify import ANONYMOUS_PREFIX
+from streams.core.qualify import routing_key
 from streams.core.state import LeadState
 
 # A dead letter keeps at most this much of the rejected value (JSON escaping can grow it
@@ -45,9 +45,7 @@ def to_lead_event(decoded: Decoded) -> LeadEvent:
 
 def partition_key(event: LeadEvent) -> str:
     """The key events are re-partitioned by: the lead, or the anonymous visitor."""
-    if event.lead_id is not None:
-        return event.lead_id
-    return f"{ANONYMOUS_PREFIX}{event.anonymous_id}"
+    return routing_key(event)
 
 
 def encode_lead_event(event: LeadEvent) -> bytes:
@@ -62,6 +60,8 @@ def encode_lead_event(event: LeadEvent) -> bytes:
         body["l"] = event.lead_id
     if event.anonymous_id is not None:
         body["a"] = event.anonymous_id
+    if event.merged_from is not None:
+        body["m"] = event.merged_from
     return orjson.dumps(body)
 
 
@@ -75,6 +75,7 @@ def decode_lead_event(raw: bytes) -> LeadEvent:
         lead_id=body.get("l"),
         anonymous_id=body.get("a"),
         properties=body["p"],
+        merged_from=body.get("m"),
     )
 
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import orjson
 
 from schemas.decode import Rejection, TopicKind, decode
-from streams.codec import partition_key, to_lead_event
+from streams.codec import to_lead_event
 from streams.core.events import LeadEvent, Stage, StageChanged
-from streams.core.qualify import ANONYMOUS_PREFIX, Qualifier
+from streams.core.qualify import Qualifier
+from streams.core.replay import replay_all
 from streams.core.ruleset import Ruleset
-from streams.core.state import LeadState
 
 LEGAL_TRANSITIONS = frozenset(
     {
@@ -21,13 +21,17 @@ LEGAL_TRANSITIONS = frozenset(
         ("lead", "disqualified"),
         ("sql", "disqualified"),
         ("sqo", "disqualified"),
+        # Only where the ruleset allows it: re-qualification and demotion on decay.
+        ("disqualified", "sql"),
+        ("sql", "lead"),
     }
 )
 
 
 @dataclass(frozen=True)
 class Reference:
-    """Per lead: the changes and final stage the rules warrant for the input, in that order."""
+    """Per lead: the changes and final stage the rules warrant for the input, in that order;
+    `rejected` counts input messages and events the core refused (e.g. too late)."""
 
     changes: dict[str, list[StageChanged]]
     final: dict[str, Stage]
@@ -53,19 +57,13 @@ def valid_events(
 def reference(
     rules: Ruleset, messages: Iterable[tuple[TopicKind, dict[str, object] | bytes]]
 ) -> Reference:
-    """Replay the input, in the order given, through the core, lead by lead."""
-    qualifier = Qualifier(rules)
+    """Replay the input, in the order given, through the core as the workers route it
+    (visitors' history handed to the lead they are identified as). Time-driven changes
+    (demotion) come only as far as the events' own time reaches: timers are not modelled."""
     events, rejected = valid_events(messages)
-    states: dict[str, LeadState] = {}
-    changes: dict[str, list[StageChanged]] = {}
-    for event in events:
-        key = partition_key(event)
-        state, new = qualifier.apply(states.get(key) or LeadState(key=key), event)
-        states[key] = state
-        if new:
-            changes.setdefault(key, []).extend(new)
-    final = {k: s.stage for k, s in states.items() if not k.startswith(ANONYMOUS_PREFIX)}
-    return Reference(changes, final, rejected)
+    replay = replay_all(Qualifier(rules), events)
+    final = {k: s.stage for k, s in replay.leads().items()}
+    return Reference(replay.changes, final, rejected + len(replay.rejections))
 
 
 def illegal_sequences(records: Iterable[dict[str, object]]) -> list[str]:

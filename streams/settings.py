@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     store: Literal["rocksdb://", "memory://"] = Field(
         default="rocksdb://", validation_alias="LEADQ_STORE"
     )
+    # Time-driven changes (demotion on decay): how often the timer looks for due leads, how
+    # often it rebuilds its index from the local table partitions, and its clock: "event"
+    # (the latest event time processed) or "wall".
+    timer_clock: Literal["event", "wall"] = Field(
+        default="event", validation_alias="LEADQ_TIMER_CLOCK"
+    )
+    timer_interval_s: float = Field(default=10.0, gt=0, validation_alias="LEADQ_TIMER_INTERVAL_S")
+    timer_rescan_s: float = Field(default=300.0, gt=0, validation_alias="LEADQ_TIMER_RESCAN_S")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

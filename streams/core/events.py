@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 Stage = Literal["lead", "sql", "sqo", "disqualified"]
 STAGES: tuple[Stage, ...] = ("lead", "sql", "sqo", "disqualified")
@@ -21,11 +24,19 @@ class LeadEvent:
     lead_id: str | None = None
     anonymous_id: str | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
+    # Set on an anonymous visitor's event that the visitor's key forwards to the lead it
+    # was identified as: old history, so never too late.
+    merged_from: str | None = None
+    # Event time in epoch milliseconds (exact), computed once.
+    at_ms: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def at_ms(self) -> int:
-        """Event time in epoch milliseconds."""
-        return int(self.occurred_at.timestamp() * 1000)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at_ms", (self.occurred_at - _EPOCH) // _MS)
+
+
+def from_ms(at_ms: int) -> datetime:
+    """The UTC datetime of an event time in epoch milliseconds (exact)."""
+    return _EPOCH + at_ms * _MS
 
 
 @dataclass(frozen=True, slots=True)

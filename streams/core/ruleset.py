@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -27,6 +28,25 @@ SCORES: tuple[str, ...] = ("engagement", "fit")
 PROFILE_FIELD_NAMES: frozenset[str] = event_property_names("profile") or frozenset()
 
 Scalar = str | int | float | bool
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def parse_duration(value: Any) -> Any:
+    """'7d', '24h', '30m', '90s', '2w' or '500ms' -> milliseconds (other values pass through)."""
+    if isinstance(value, str):
+        found = _DURATION.match(value)
+        if found is None:
+            raise ValueError(f"{value!r} is not a duration; write e.g. '7d', '24h', '30m' or '90s'")
+        return round(float(found.group(1)) * _UNIT_MS[found.group(2)])
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("a duration is a string such as '7d', '24h', '30m' or '90s'")
+    return value
+
+
+# A duration in milliseconds, written in TOML as "7d", "24h", "30m", "90s" ...
+Duration = Annotated[int, BeforeValidator(parse_duration), Field(ge=0)]
 
 
 class _Rule(BaseModel):
@@ -108,8 +128,13 @@ class Signal(_Rule):
 
 
 class SignalCondition(_Rule):
+    """At least min_count hits of a signal (and min_points of its points), optionally all
+    within one window of event time of length `within`."""
+
     signal: str
     min_count: int = Field(default=1, ge=1)
+    min_points: float | None = None
+    within: Duration | None = None
     description: str | None = None
 
 
@@ -122,6 +147,7 @@ class ProfileCondition(_Rule):
     profile: str
     equals: Scalar | None = None
     in_: list[Scalar] | None = Field(default=None, alias="in")
+    in_list: str | None = None
     gte: float | None = None
     lte: float | None = None
     exists: bool | None = None
@@ -219,6 +245,28 @@ class Disqualifier(_Rule):
     when: Condition
 
 
+class ScoreCap(_Rule):
+    """An upper bound on a score while a condition holds (e.g. free-mail addresses)."""
+
+    score: Literal["engagement", "fit"]
+    max: float
+    description: str
+    when: ProfileCondition | AllCondition | AnyCondition | NotCondition | SignalCondition
+
+
+class Engagement(_Rule):
+    """How the engagement score decays: each hit's points halve every half_life."""
+
+    half_life: Duration | None = Field(default=None, gt=0)
+
+
+class Demotion(_Rule):
+    """Demote `sql -> lead` once the decaying engagement score falls below a threshold."""
+
+    below: float = Field(gt=0)
+    description: str = "Engagement decayed: no recent activity"
+
+
 class Ruleset(_Rule):
     """A complete, validated qualification ruleset."""
 
@@ -226,31 +274,73 @@ class Ruleset(_Rule):
     version: str = Field(min_length=1)
     description: str = ""
     requalify: bool = False
+    cooldown: Duration = 0
+    allowed_lateness: Duration = 24 * 3_600_000
+    late_events: Literal["accept", "dead_letter"] = "accept"
+    lists: dict[str, list[str]] = {}
     signals: dict[str, Signal]
     fit: list[FitRule] = []
+    engagement: Engagement = Engagement()
+    cap: list[ScoreCap] = []
     stages: dict[Literal["sql", "sqo"], StageRule]
     disqualify: list[Disqualifier] = []
+    demotion: Demotion | None = None
+
+    @property
+    def time_dependent(self) -> bool:
+        """Whether conditions depend on when they are judged (windows or decay)."""
+        return self.engagement.half_life is not None or any(
+            isinstance(c, SignalCondition) and c.within is not None for c in self.conditions()
+        )
+
+    def conditions(self) -> list[Any]:
+        """Every condition of the ruleset, nested ones included."""
+        tops: list[Any] = [s.criteria for s in self.stages.values()]
+        tops += [d.when for d in self.disqualify]
+        tops += [f.when for f in self.fit] + [c.when for c in self.cap]
+        return [c for top in tops for c in walk(top)]
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:
         if "sql" not in self.stages or "sqo" not in self.stages:
             raise ValueError("define both [stages.sql] and [stages.sqo]")
-        conditions: list[Any] = [s.criteria for s in self.stages.values()]
-        conditions += [d.when for d in self.disqualify]
-        while conditions:
-            cond = conditions.pop()
+        if self.demotion is not None and self.engagement.half_life is None:
+            raise ValueError(
+                "[demotion] needs a decaying engagement score: set engagement.half_life"
+            )
+        if self.cooldown and not self.requalify:
+            raise ValueError("cooldown only applies with requalify = true")
+        for cap in self.cap:
+            for cond in walk(cap.when):
+                if isinstance(cond, ScoreCondition):
+                    raise ValueError("a score cap cannot depend on a score")
+        for cond in self.conditions():
             if isinstance(cond, SignalCondition) and cond.signal not in self.signals:
                 raise ValueError(
                     f"condition refers to unknown signal {cond.signal!r}"
                     f" (defined: {', '.join(sorted(self.signals))})"
                 )
-            if isinstance(cond, AllCondition):
-                conditions.extend(cond.all)
-            elif isinstance(cond, AnyCondition):
-                conditions.extend(cond.any)
-            elif isinstance(cond, NotCondition):
-                conditions.append(cond.not_)
+            if (
+                isinstance(cond, ProfileCondition)
+                and cond.in_list is not None
+                and cond.in_list not in self.lists
+            ):
+                raise ValueError(
+                    f"condition refers to unknown list {cond.in_list!r}"
+                    f" (defined: {', '.join(sorted(self.lists)) or 'none'})"
+                )
         return self
+
+
+def walk(cond: Any) -> list[Any]:
+    """A condition and every condition nested in it."""
+    if isinstance(cond, AllCondition):
+        return [cond, *(x for c in cond.all for x in walk(c))]
+    if isinstance(cond, AnyCondition):
+        return [cond, *(x for c in cond.any for x in walk(c))]
+    if isinstance(cond, NotCondition):
+        return [cond, *walk(cond.not_)]
+    return [cond]
 
 
 class RulesetError(ValueError):
@@ -274,11 +364,27 @@ def parse_ruleset(text: str, source: str = "<rules>") -> Ruleset:
         problems = []
         for err in exc.errors(include_url=False, include_input=False):
             loc = tuple(err["loc"])
-            line = locate(text, loc)
+            line = locate(text, loc) if loc else _mentioned_line(text, err["msg"])
             where = ".".join(str(p) for p in _readable(loc)) or "(top level)"
             prefix = f"line {line}: " if line else ""
             problems.append(f"{prefix}{where}: {err['msg']}")
         raise RulesetError(source, problems) from None
+
+
+def _mentioned_line(text: str, message: str) -> int | None:
+    """For a whole-ruleset problem: the line of the first name ('x') or table ([x]) that
+    the message mentions (where an unknown signal or list is referred to, say)."""
+    lines = text.splitlines()
+    for name in re.findall(r"'([^']+)'", message):
+        pattern = re.compile(rf'=\s*"{re.escape(name)}"')
+        for n, line in enumerate(lines, start=1):
+            if pattern.search(line):
+                return n
+    for table in re.findall(r"\[([a-z_.]+)\]", message):
+        for n, line in enumerate(lines, start=1):
+            if line.strip() == f"[{table}]":
+                return n
+    return None
 
 
 def _readable(loc: tuple[Any, ...]) -> list[Any]:

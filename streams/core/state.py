@@ -1,11 +1,11 @@
-"""Per-lead state kept in the table: stage, counters, evidence and profile facts."""
+"""Per-lead state kept in the table: stage, clock, hits, profile facts and identity links."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.core.events import Stage
+from streams.core.events import LeadEvent, Stage, from_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,18 +19,28 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class LeadState:
-    """Everything known about one lead (or one anonymous visitor) that the rules need."""
+    """Everything known about one lead (or one anonymous visitor) that the rules need.
+
+    `seen` maps recent event ids to their event time (for deduplication; pruned with the
+    hits), `clock_ms` is the latest event time the lead has reached, `stage_at_ms` the event
+    time of its last stage change. An anonymous visitor's state keeps the events the rules
+    care about (`held`) until an identify links it to a lead (`linked_to`).
+    """
 
     key: str
     stage: Stage = "lead"
     sequence: int = 0
-    seen: frozenset[str] = frozenset()
+    seen: dict[str, int] = field(default_factory=dict)
     hits: dict[str, tuple[Hit, ...]] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
     profile_at_ms: dict[str, int] = field(default_factory=dict)
     epoch_start_ms: int | None = None
     disqualified_at_ms: int | None = None
     disqualification_reason: str | None = None
+    clock_ms: int | None = None
+    stage_at_ms: int | None = None
+    linked_to: str | None = None
+    held: tuple[LeadEvent, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form for the table and its changelog."""
@@ -38,29 +48,45 @@ class LeadState:
             "key": self.key,
             "stage": self.stage,
             "sequence": self.sequence,
-            "seen": sorted(self.seen),
+            "seen": [[eid, at] for eid, at in self.seen.items()],
             "hits": {
                 sig: [[h.event_id, h.at_ms, h.points] for h in hs] for sig, hs in self.hits.items()
             },
         }
+        optional = {
+            "epoch_start_ms": self.epoch_start_ms,
+            "clock_ms": self.clock_ms,
+            "stage_at_ms": self.stage_at_ms,
+            "linked_to": self.linked_to,
+        }
+        out.update({k: v for k, v in optional.items() if v is not None})
         if self.profile:
             out["profile"] = self.profile
             out["profile_at_ms"] = self.profile_at_ms
-        if self.epoch_start_ms is not None:
-            out["epoch_start_ms"] = self.epoch_start_ms
         if self.disqualified_at_ms is not None:
             out["disqualified_at_ms"] = self.disqualified_at_ms
             out["disqualification_reason"] = self.disqualification_reason
+        if self.held:
+            out["held"] = [
+                [e.event_id, e.type, e.at_ms, dict(e.properties), e.anonymous_id] for e in self.held
+            ]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LeadState:
-        """Inverse of to_dict."""
+        """Inverse of to_dict (also reads states written before event time was kept)."""
+        seen_raw = data["seen"]
+        seen = {
+            (item[0] if isinstance(item, list) else item): (
+                int(item[1]) if isinstance(item, list) else 0
+            )
+            for item in seen_raw
+        }
         return cls(
             key=data["key"],
             stage=data["stage"],
             sequence=data["sequence"],
-            seen=frozenset(data["seen"]),
+            seen=seen,
             hits={
                 sig: tuple(Hit(e, int(t), float(p)) for e, t, p in hs)
                 for sig, hs in data["hits"].items()
@@ -70,4 +96,17 @@ class LeadState:
             epoch_start_ms=data.get("epoch_start_ms"),
             disqualified_at_ms=data.get("disqualified_at_ms"),
             disqualification_reason=data.get("disqualification_reason"),
+            clock_ms=data.get("clock_ms"),
+            stage_at_ms=data.get("stage_at_ms"),
+            linked_to=data.get("linked_to"),
+            held=tuple(
+                LeadEvent(
+                    event_id=eid,
+                    type=type_,
+                    occurred_at=from_ms(int(at)),
+                    anonymous_id=anon,
+                    properties=props,
+                )
+                for eid, type_, at, props, anon in data.get("held", ())
+            ),
         )

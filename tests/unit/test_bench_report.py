@@ -279,7 +279,7 @@ def sql_state(lead_id: str) -> LeadState:
         key=lead_id,
         stage="sql",
         sequence=1,
-        seen=frozenset({f"{lead_id}-1", f"{lead_id}-2"}),
+        seen={f"{lead_id}-1": 1_700_000_000_000, f"{lead_id}-2": 1_700_000_000_000},
         hits={"demo_request": (Hit(f"{lead_id}-2", 1_700_000_000_000, 30.0),)},
     )
 
@@ -294,7 +294,7 @@ def test_clones_keep_the_template_size_and_rename_every_id() -> None:
         assert b"sim-000001" not in raw
         state = orjson.loads(raw)
         assert state["key"] == lead
-        assert state["seen"] == [f"{lead}-1", f"{lead}-2"]
+        assert [eid for eid, _ in state["seen"]] == [f"{lead}-1", f"{lead}-2"]
 
 
 def test_templates_leave_out_anonymous_visitors() -> None:

@@ -140,13 +140,14 @@ def test_state_survives_the_table_codec() -> None:
     assert decode_state(encode_state(state)) == state
 
 
-def test_anonymous_visitor_is_recorded_but_never_staged() -> None:
+def test_anonymous_visitor_is_held_but_never_staged() -> None:
     anon = LeadEvent(
         "a1", "form_submit", T0, None, "visitor-1", properties={"form": "demo_request"}
     )
     state, changes = default().apply(LeadState(key="anon:visitor-1"), anon)
     assert changes == []
-    assert "demo_request" in state.hits
+    assert state.held == (anon,)
+    assert decode_state(encode_state(state)) == state
 
 
 _POOL = [

@@ -80,3 +80,49 @@ def test_missing_file_is_one_clear_sentence() -> None:
     result = runner.invoke(app, ["rules", "check", "/no/such/rules.toml"])
     assert result.exit_code == 1
     assert "no such preset or file" in result.output
+
+
+@pytest.mark.parametrize(
+    ("preset", "old", "new", "expected"),
+    [
+        ("startup", 'within = "7d"', 'within = "7 days"', "is not a duration"),
+        ("startup", 'half_life = "14d"', 'half_life = "soon"', "is not a duration"),
+        ("agency", "below = 20", "below = -5", "greater than 0"),
+        ("default", 'late_events = "accept"', 'late_events = "drop"', "'accept' or 'dead_letter'"),
+        (
+            "default",
+            'in_list = "competitors"',
+            'in_list = "rivals"',
+            "unknown list 'rivals'",
+        ),
+        (
+            "default",
+            'when = { signal = "hard_bounce" }',
+            'when = { signal = "hard_bounced" }',
+            "unknown signal 'hard_bounced'",
+        ),
+        ("consultancy", 'cooldown = "90d"', 'cooldown = "3 months"', "is not a duration"),
+    ],
+)
+def test_mistakes_in_time_and_negative_rules_are_reported_at_their_line(
+    tmp_path: Path, preset: str, old: str, new: str, expected: str
+) -> None:
+    text = preset_texts()[preset]
+    assert old in text
+    broken = text.replace(old, new, 1)
+    path = tmp_path / "rules.toml"
+    path.write_text(broken)
+    result = runner.invoke(app, ["rules", "check", str(path)])
+    assert result.exit_code == 1
+    assert f"line {line_of(broken, new.strip())}:" in result.output
+    assert expected in result.output
+
+
+def test_demotion_without_decay_is_reported_at_the_demotion_table(tmp_path: Path) -> None:
+    text = preset_texts()["startup"].replace('half_life = "14d"\n', "")
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    result = runner.invoke(app, ["rules", "check", str(path)])
+    assert result.exit_code == 1
+    assert f"line {line_of(text, '[demotion]')}:" in result.output
+    assert "engagement.half_life" in result.output

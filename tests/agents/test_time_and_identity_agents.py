@@ -1,0 +1,152 @@
+"""The qualify agent with timer ticks, identity hand-overs and late events (test_context)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.app import Worker, build
+from streams.codec import decode_state
+from streams.core.ruleset import preset_texts
+from streams.settings import Settings
+from streams.timers import encode_tick
+from tests.agents.test_agents import AGENT_TIMEOUT_S, Recorder
+
+pytestmark = pytest.mark.asyncio
+
+T0 = "2026-03-02T09:00:00+00:00"
+
+
+def web(event_id: str, type_: str, when: str = T0, **fields: Any) -> dict[str, Any]:
+    props = fields.pop("properties", None)
+    value: dict[str, Any] = {"event_id": event_id, "type": type_, "occurred_at": when, **fields}
+    if props is not None:
+        value["properties"] = props
+    return value
+
+
+def make_worker(tmp_path: Path, rules: str) -> tuple[Worker, dict[str, Recorder]]:
+    worker = build(Settings(topic_prefix="agents.", data_dir=tmp_path, rules=rules))
+    recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
+    for name, recorder in recorders.items():
+        setattr(getattr(worker, name), "send", recorder.send)  # noqa: B010
+    return worker, recorders
+
+
+async def ingest(worker: Worker, values: list[dict[str, Any]]) -> None:
+    async with worker.ingest["website"].test_context() as agent:
+        for value in values:
+            await asyncio.wait_for(agent.put(orjson.dumps(value)), AGENT_TIMEOUT_S)
+
+
+async def qualify_all(worker: Worker, outputs: dict[str, Recorder]) -> None:
+    """Feed every by-lead record (and the hand-overs they cause) to the qualify agent."""
+    done = 0
+    async with worker.qualify.test_context() as agent:
+        while done < len(outputs["by_lead"].sent):
+            key, value = outputs["by_lead"].sent[done]
+            done += 1
+            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+
+
+async def test_a_tick_demotes_a_lead_whose_engagement_decayed(tmp_path: Path) -> None:
+    worker, outputs = make_worker(tmp_path, "startup")
+    contact = web("c1", "form_submit", lead_id="L-1", properties={"form": "contact"})
+    webinar = web("w1", "webinar_registration", lead_id="L-1", properties={"webinar": "x"})
+    await ingest(worker, [contact, webinar])
+    await qualify_all(worker, outputs)
+    state = decode_state(worker.table[b"L-1"])
+    assert state.stage == "sql"
+    due = worker.qualifier.next_due_ms(state)
+    assert due is not None
+    assert worker.due.due == {b"L-1": due}
+    # The timer sends a tick once its clock (event time by default) reaches the due time.
+    ticks = Recorder()
+    worker.due.next_scan = float("inf")  # no rebuild from the table here (see test_timers)
+
+    async def send_tick(key: bytes, value: bytes) -> None:
+        await ticks.send(key=key, value=value)
+
+    assert await worker.due.run_once(lambda: [], send_tick) == 0
+    worker.due.observe(due)
+    assert await worker.due.run_once(lambda: [], send_tick) == 1
+    assert ticks.sent == [(b"L-1", {"tick": due})]
+    async with worker.qualify.test_context() as agent:
+        await asyncio.wait_for(agent.put(encode_tick(due), key=b"L-1"), AGENT_TIMEOUT_S)
+        # A tick for a lead with no state here does nothing.
+        await asyncio.wait_for(agent.put(encode_tick(due), key=b"L-none"), AGENT_TIMEOUT_S)
+    changes = [c for _, c in outputs["stage_changes"].sent]
+    assert [(c["from_stage"], c["to_stage"]) for c in changes] == [("lead", "sql"), ("sql", "lead")]
+    assert changes[1]["trigger_event_id"] is None
+    assert decode_state(worker.table[b"L-1"]).stage == "lead"
+    assert b"L-none" not in worker.table
+    assert worker.due.due == {}
+
+
+async def test_identify_hands_the_visitor_history_to_the_lead(tmp_path: Path) -> None:
+    worker, outputs = make_worker(tmp_path, "default")
+    download = web(
+        "a1",
+        "content_download",
+        anonymous_id="v-1",
+        properties={"asset": "x.pdf", "asset_type": "ebook"},
+    )
+    identify = web("i1", "identify", anonymous_id="v-1", lead_id="L-2")
+    await ingest(worker, [download, identify])
+    assert [k for k, _ in outputs["by_lead"].sent] == [b"anon:v-1", b"anon:v-1"]
+    await qualify_all(worker, outputs)
+    handed = [(k, v) for k, v in outputs["by_lead"].sent[2:]]
+    assert [(k, v["i"], v["m"]) for k, v in handed] == [
+        (b"L-2", "a1", "v-1"),
+        (b"L-2", "i1", "v-1"),
+    ]
+    [(key, change)] = outputs["stage_changes"].sent
+    assert key == b"L-2"
+    assert change["to_stage"] == "sql"
+    assert change["evidence"] == ["a1"]
+    assert decode_state(worker.table[b"anon:v-1"]).linked_to == "L-2"
+
+
+async def test_a_visitor_identified_as_two_leads_is_dead_lettered(tmp_path: Path) -> None:
+    worker, outputs = make_worker(tmp_path, "default")
+    first = web("i1", "identify", anonymous_id="v-9", lead_id="L-3")
+    second = web("i2", "identify", anonymous_id="v-9", lead_id="L-4")
+    await ingest(worker, [first, second])
+    await qualify_all(worker, outputs)
+    [(key, dead)] = outputs["dead_letter"].sent
+    assert key == b"anon:v-9"
+    assert dead["error"]["code"] == "identity_conflict"
+    assert "L-3" in dead["error"]["message"]
+    assert "L-4" in dead["error"]["message"]
+    assert decode_state(worker.table[b"anon:v-9"]).linked_to == "L-3"
+
+
+async def test_a_too_late_event_is_dead_lettered_when_the_ruleset_says_so(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        preset_texts()["startup"].replace('late_events = "accept"', 'late_events = "dead_letter"')
+    )
+    worker, outputs = make_worker(tmp_path, str(rules))
+    recent = web(
+        "p2",
+        "page_view",
+        "2026-03-05T09:00:00+00:00",
+        lead_id="L-5",
+        properties={"url": "/pricing", "category": "pricing"},
+    )
+    old = web(
+        "p1", "page_view", T0, lead_id="L-5", properties={"url": "/pricing", "category": "pricing"}
+    )
+    await ingest(worker, [recent, old])
+    await qualify_all(worker, outputs)
+    [(key, dead)] = outputs["dead_letter"].sent
+    assert key == b"L-5"
+    assert dead["error"]["code"] == "too_late"
+    assert orjson.loads(dead["value"])["i"] == "p1"
+    assert set(decode_state(worker.table[b"L-5"]).seen) == {"p2"}
