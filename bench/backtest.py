@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import platform
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +18,15 @@ from streams.backtest.run import run_backtest
 from streams.simulate import generate, simulated_outcomes, write_history
 
 DEFAULT_EVENTS = 1_000_000
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and its finished children (the workers)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -37,15 +47,18 @@ def main() -> None:
         del history
         workers = args.workers or default_workers(args.events)
         say(f"replaying {args.events:,} events ({size_mb:.0f} MB) with {workers} process(es)")
+        cpu_before = _cpu_s()
         began = time.perf_counter()
         result = run_backtest(events_path, outcomes_path, [args.rules], workers=workers)
         total = time.perf_counter() - began
+        cpu = _cpu_s() - cpu_before
     sql = result.reports[0].stages["sql"]
     print(
         f"backtest of {result.input.events:,} events ({result.input.leads:,} leads,"
         f" ruleset {args.rules}): {total:.1f} s total = read+validate+group"
         f" {result.read_s:.1f} s + replay {result.replay_s:.1f} s;"
-        f" {result.input.events / total:,.0f} events/s; {workers} process(es) on"
+        f" {result.input.events / total:,.0f} events/s; CPU {cpu:.1f} s"
+        f" ({cpu / result.input.events * 1e6:.0f} µs/event); {workers} process(es) on"
         f" {os.cpu_count()} cores, Python {platform.python_version()};"
         f" load average {os.getloadavg()[0]:.1f}; sql leads {sql.leads:,}"
     )

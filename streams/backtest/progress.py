@@ -26,6 +26,7 @@ class Steps:
 
         def advance(units: int) -> None:
             progress.advance(task, units)
+            progress.refresh()
 
         return advance
 
@@ -42,5 +43,6 @@ def progress_bars(enabled: bool) -> Iterator[Steps]:
         TaskProgressColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True)) as progress:
+    # No refresh thread: the replay forks worker processes, which must not inherit threads.
+    with Progress(*columns, console=Console(stderr=True), auto_refresh=False) as progress:
         yield Steps(progress)

@@ -57,6 +57,8 @@ def replay_all(
 ) -> list[dict[str, LeadOutcome]]:
     """Each ruleset's outcome per lead (sorted by lead id); the same whatever `workers` is."""
     global _JOB
+    if "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1  # workers read the groups from memory inherited at fork
     lead_ids = sorted(by_lead)
     results: list[dict[str, LeadOutcome]] = [{} for _ in qualifiers]
     count = max(1, workers * SHARDS_PER_WORKER)

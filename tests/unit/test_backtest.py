@@ -219,7 +219,7 @@ def test_table_output_names_stages_and_differences(files: dict[str, Path]) -> No
 
 
 def test_json_shape_has_the_documented_keys(files: dict[str, Path]) -> None:
-    report = backtest_json(files)
+    report = backtest_json(files, "--progress")  # progress goes to stderr, never into the JSON
     assert isinstance(report["base_rate"], float)
     for stage in ("sql", "sqo", "disqualified"):
         assert set(report["stages"][stage]) >= {
