@@ -127,7 +127,10 @@ def backtest(
     ],
     outcomes: Annotated[Path, typer.Option(help="CSV lead_id,outcome (won/converted = positive).")],
     rules: Annotated[
-        str, typer.Option(help=f"Ruleset A: preset ({', '.join(PRESETS)}) or TOML file.")
+        str,
+        typer.Option(
+            envvar="LEADQ_RULES", help=f"Ruleset A: preset ({', '.join(PRESETS)}) or TOML file."
+        ),
     ] = "default",
     compare: Annotated[
         str | None, typer.Option(help="Ruleset B, reported side by side with A.")
@@ -162,6 +165,8 @@ def backtest(
             result = run_backtest(events, outcomes, names, workers=workers, steps=steps)
     except BacktestError as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
     if plot is not None:
         from streams.backtest.plot import plot_funnel
 

@@ -71,12 +71,12 @@ def replay_all(
             for which, outcomes in done:
                 _collect(results[which], outcomes, on_leads)
         else:
-            gc.freeze()  # keep the children from touching (and so copying) the parent's objects
+            gc.freeze()  # keep the children's GC from touching (and so copying) these objects
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 for which, outcomes in pool.imap_unordered(_shard, tasks):
                     _collect(results[which], outcomes, on_leads)
-            gc.unfreeze()
     finally:
+        gc.unfreeze()
         _JOB = None
     return [dict(sorted(r.items())) for r in results]
 

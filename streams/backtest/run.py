@@ -74,7 +74,7 @@ def _outcomes(path: Path) -> Outcomes:
 
 def _need_file(path: Path, what: str) -> None:
     if not path.is_file():
-        raise BacktestError(f"{what} file {path} does not exist")
+        raise BacktestError(f"{what} file {path} not found")
 
 
 def run_backtest(
@@ -102,6 +102,8 @@ def run_backtest(
                 f" ({loaded.lines} line(s), {loaded.invalid} invalid)"
             )
         history = group_by_lead(loaded.events)
+        if not history.by_lead:
+            raise BacktestError(f"{events_path} has no events that name or identify a lead")
         read_s = time.perf_counter() - began
         qualifiers = [Qualifier(r) for r in rulesets]
         advance = steps.step("replaying", len(history.by_lead) * len(qualifiers))

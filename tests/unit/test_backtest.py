@@ -296,10 +296,12 @@ def test_plot_is_a_png(files: dict[str, Path], tmp_path: Path) -> None:
     [
         ({"events": "missing.jsonl"}, "events file"),
         ({"outcomes": "missing.csv"}, "outcomes file"),
+        ({"outcomes": "."}, "outcomes file"),
         ({"rules": "no-such-preset"}, "bad ruleset"),
         ({"events": "empty.jsonl"}, "has no valid events"),
         ({"outcomes": "bad.csv"}, "expected `lead_id,outcome`"),
         ({"compare": "broken.toml"}, "bad ruleset"),
+        ({"events": "anonymous.jsonl"}, "no events that name or identify a lead"),
     ],
 )
 def test_errors_are_one_line_with_exit_2(
@@ -308,6 +310,8 @@ def test_errors_are_one_line_with_exit_2(
     (tmp_path / "empty.jsonl").write_bytes(b"\n{bad\n")
     (tmp_path / "bad.csv").write_text("lead_id,outcome\nL1\n")
     (tmp_path / "broken.toml").write_text("name = ")
+    anonymous = event("a-1", "page_view", 0, None, anonymous_id="v", properties={"url": "u"})
+    write(tmp_path, [anonymous], name="anonymous")
     options = {"events": str(files["events"]), "outcomes": str(files["outcomes"]), "rules": "a"}
     options["rules"] = str(files["a"])
     options |= {k: str(tmp_path / v) if k != "rules" else v for k, v in change.items()}
