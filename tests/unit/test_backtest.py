@@ -312,9 +312,8 @@ def test_errors_are_one_line_with_exit_2(
     (tmp_path / "broken.toml").write_text("name = ")
     anonymous = event("a-1", "page_view", 0, None, anonymous_id="v", properties={"url": "u"})
     write(tmp_path, [anonymous], name="anonymous")
-    options = {"events": str(files["events"]), "outcomes": str(files["outcomes"]), "rules": "a"}
-    options["rules"] = str(files["a"])
-    options |= {k: str(tmp_path / v) if k != "rules" else v for k, v in change.items()}
+    options = {k: str(files[k]) for k in ("events", "outcomes")} | {"rules": str(files["a"])}
+    options |= {k: v if k == "rules" else str(tmp_path / v) for k, v in change.items()}
     args = [x for k, v in options.items() for x in (f"--{k}", v)]
     result = runner.invoke(app, ["backtest", *args])
     assert result.exit_code == 2
@@ -327,9 +326,7 @@ def test_errors_are_one_line_with_exit_2(
 
 
 def test_workers_do_not_change_the_result(tmp_path: Path) -> None:
-    events = generate(300, seed=5)
-    path = tmp_path / "sim.jsonl"
-    path.write_bytes(b"".join(orjson.dumps(e.value) + b"\n" for e in events))
+    path = write(tmp_path, [e.value for e in generate(300, seed=5)], name="sim")
     outcomes = tmp_path / "o.csv"
     simulated_outcomes(300, seed=5).write_csv(outcomes)
     one = run_backtest(path, outcomes, ["default", "startup"], workers=1)
