@@ -92,11 +92,11 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same traffic.")] = 1,
     events_out: Annotated[
         Path | None,
-        typer.Option(help="Write the events to this JSON Lines file instead of Kafka."),
+        typer.Option(help="Write the events to this JSON Lines file (then nothing goes to Kafka)."),
     ] = None,
     outcomes_out: Annotated[
         Path | None,
-        typer.Option(help="Write each lead's outcome (won/lost) to this CSV file."),
+        typer.Option(help="Write each lead's outcome (won/lost) to this CSV file (no Kafka)."),
     ] = None,
 ) -> None:
     """Produce realistic, reproducible mixed traffic to the input topics (or to files)."""
@@ -144,7 +144,10 @@ def backtest(
         typer.Option(help="Progress bars on stderr (default: when stderr is a terminal)."),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Replay processes (default: one per core).")
+        int | None,
+        typer.Option(
+            min=1, help="Processes that read and replay (default: one per core for large files)."
+        ),
     ] = None,
     listed: Annotated[
         int, typer.Option("--list", min=0, help="How many differing leads to list.")
