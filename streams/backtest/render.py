@@ -144,7 +144,7 @@ def _notes(result: BacktestResult, console: Console, listed: int) -> None:
     if result.differences is not None:
         a, b = result.reports[0].name, result.reports[1].name
         diff = result.differences
-        console.print(f"{len(diff):,} lead(s) end in another stage under {b} than under {a}")
+        console.print(f"{len(diff):,} lead(s) end in another stage (under {a} → under {b})")
         for lead_id, stage_a, stage_b in diff[:listed]:
             console.print(f"  {lead_id}: {stage_a} → {stage_b}")
         if len(diff) > listed:

@@ -213,7 +213,13 @@ def test_table_output_names_stages_and_differences(files: dict[str, Path]) -> No
     args = ["backtest", "--events", str(files["events"]), "--outcomes", str(files["outcomes"])]
     result = runner.invoke(app, [*args, "--rules", str(files["a"]), "--compare", str(files["b"])])
     assert result.exit_code == 0, result.output
-    for text in ("sql", "sqo", "disqualified", "50.0%", "2 lead(s) end in another stage"):
+    for text in (
+        "sql",
+        "sqo",
+        "disqualified",
+        "50.0%",
+        "2 lead(s) end in another stage (under a → under b)",
+    ):
         assert text in result.stdout
     assert "L5: sql → lead" in result.stdout
     assert "2 invalid line(s) skipped (line 6: invalid_json" in result.stdout
