@@ -45,7 +45,7 @@ def main() -> None:
         simulated_outcomes(leads, seed=1).write_csv(outcomes_path)
         size_mb = events_path.stat().st_size / 1e6
         del history
-        workers = args.workers or default_workers(events_path.stat().st_size)
+        workers = args.workers or default_workers(args.events)
         say(f"replaying {args.events:,} events ({size_mb:.0f} MB) with {workers} process(es)")
         cpu_before = _cpu_s()
         began = time.perf_counter()

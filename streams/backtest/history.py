@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
@@ -16,7 +14,7 @@ from streams.codec import to_lead_event
 from streams.core.events import LeadEvent
 
 MAX_EXAMPLES: Final = 5
-CHUNK_BYTES: Final = 4 * 1024 * 1024
+PROGRESS_EVERY_LINES: Final = 20_000
 _TOPICS: Final[dict[str, TopicKind]] = {
     **{kind: kind for kind in TOPIC_KINDS},
     **{f"leads.{kind}": kind for kind in TOPIC_KINDS},
@@ -30,18 +28,6 @@ class InvalidLine:
     line: int
     code: str
     message: str
-
-
-@dataclass(slots=True)
-class _Part:
-    """What one byte range of the file held (line numbers within the range)."""
-
-    size: int
-    physical_lines: int = 0
-    lines: int = 0
-    invalid: int = 0
-    events: list[Any] = field(default_factory=list)
-    examples: list[InvalidLine] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -96,91 +82,30 @@ def parse_line(raw: bytes) -> LeadEvent | Rejection:
     return to_lead_event(decoded)
 
 
-def _read_part(path: str, start: int, end: int) -> _Part:
-    """Parse the lines in bytes [start, end) of the file (both at line starts)."""
-    with open(path, "rb") as file:
-        file.seek(start)
-        data = file.read(end - start)
-    part = _Part(size=len(data))
-    raws = data.split(b"\n")
-    if raws and not raws[-1]:
-        raws.pop()  # after the last newline
-    part.physical_lines = len(raws)
-    for number, raw in enumerate(raws, 1):
-        line = raw.strip()
-        if not line:
-            continue
-        part.lines += 1
-        parsed = parse_line(line)
-        if isinstance(parsed, Rejection):
-            part.invalid += 1
-            if len(part.examples) < MAX_EXAMPLES:
-                part.examples.append(InvalidLine(number, parsed.code, parsed.message))
-        else:
-            part.events.append(parsed)
-    return part
-
-
-def _read_part_in_worker(task: tuple[str, int, int]) -> _Part:
-    """_read_part for a worker process: events as plain tuples, which pickle fast."""
-    gc.disable()
-    part = _read_part(*task)
-    part.events = [
-        (e.event_id, e.type, e.occurred_at, e.lead_id, e.anonymous_id, e.properties)
-        for e in part.events
-    ]
-    return part
-
-
-def _ranges(path: Path, chunk: int) -> list[tuple[int, int]]:
-    """Byte ranges of about `chunk` bytes that start and end at line boundaries."""
-    size = path.stat().st_size
-    starts = [0]
-    with path.open("rb") as file:
-        while starts[-1] + chunk < size:
-            file.seek(starts[-1] + chunk)
-            file.readline()
-            if file.tell() >= size:
-                break
-            starts.append(file.tell())
-    return list(zip(starts, [*starts[1:], size], strict=True))
-
-
-def read_history(
-    path: Path, on_bytes: Callable[[int], None] | None = None, workers: int = 1
-) -> LoadedHistory:
-    """Every valid event of a JSON Lines file, in file order; invalid lines are counted, blank
-    ones skipped. With workers > 1, chunks of the file are parsed in forked processes.
+def read_history(path: Path, on_bytes: Callable[[int], None] | None = None) -> LoadedHistory:
+    """Every valid event of a JSON Lines file; invalid lines are counted, blank ones skipped.
 
     `on_bytes` is called now and then with the number of bytes read since its last call.
     """
-    tasks = [(str(path), start, end) for start, end in _ranges(path, CHUNK_BYTES)]
     out = LoadedHistory()
-    if workers <= 1 or len(tasks) == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        _merge(out, (_read_part(*task) for task in tasks), on_bytes, tuples=False)
-        return out
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        _merge(out, pool.imap(_read_part_in_worker, tasks), on_bytes, tuples=True)
+    pending = 0
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, 1):
+            pending += len(raw)
+            if on_bytes is not None and number % PROGRESS_EVERY_LINES == 0:
+                on_bytes(pending)
+                pending = 0
+            line = raw.strip()
+            if not line:
+                continue
+            out.lines += 1
+            parsed = parse_line(line)
+            if isinstance(parsed, Rejection):
+                out.invalid += 1
+                if len(out.examples) < MAX_EXAMPLES:
+                    out.examples.append(InvalidLine(number, parsed.code, parsed.message))
+            else:
+                out.events.append(parsed)
+    if on_bytes is not None:
+        on_bytes(pending)
     return out
-
-
-def _merge(
-    out: LoadedHistory,
-    parts: Iterable[_Part],
-    on_bytes: Callable[[int], None] | None,
-    tuples: bool,
-) -> None:
-    offset = 0  # physical lines before the part
-    for part in parts:
-        out.lines += part.lines
-        out.invalid += part.invalid
-        for example in part.examples:
-            if len(out.examples) < MAX_EXAMPLES:
-                out.examples.append(replace(example, line=example.line + offset))
-        if tuples:
-            out.events.extend(LeadEvent(*row) for row in part.events)
-        else:
-            out.events.extend(part.events)
-        offset += part.physical_lines
-        if on_bytes is not None:
-            on_bytes(part.size)

@@ -13,8 +13,8 @@ from streams.core.events import LeadEvent
 from streams.core.offline import LeadOutcome, replay_lead
 from streams.core.qualify import Qualifier
 
-# Below this size (about 50,000 events) one process is faster than starting workers.
-PARALLEL_MIN_BYTES: Final = 10_000_000
+# Below this many events one process is faster than starting workers.
+PARALLEL_MIN_EVENTS: Final = 50_000
 SHARDS_PER_WORKER: Final = 16
 
 # What forked workers read (inherited memory: nothing is pickled on the way in).
@@ -33,9 +33,9 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def default_workers(input_bytes: int) -> int:
+def default_workers(events: int) -> int:
     """One process for small inputs, else one per available core."""
-    if input_bytes < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+    if events < PARALLEL_MIN_EVENTS or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 

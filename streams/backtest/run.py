@@ -92,10 +92,8 @@ def run_backtest(
     outcomes = _outcomes(outcomes_path)
     steps = steps or Steps(None)
     began = time.perf_counter()
-    size = events_path.stat().st_size
-    count = workers if workers is not None else default_workers(size)
     with no_gc():
-        loaded = read_history(events_path, steps.step("reading", size), count)
+        loaded = read_history(events_path, steps.step("reading", events_path.stat().st_size))
         if not loaded.events:
             raise BacktestError(
                 f"{events_path} has no valid events"
@@ -105,6 +103,7 @@ def run_backtest(
         if not history.by_lead:
             raise BacktestError(f"{events_path} has no events that name or identify a lead")
         read_s = time.perf_counter() - began
+        count = workers if workers is not None else default_workers(len(loaded.events))
         qualifiers = [Qualifier(r) for r in rulesets]
         advance = steps.step("replaying", len(history.by_lead) * len(qualifiers))
         results = replay_all(qualifiers, history.by_lead, count, advance)

@@ -12,7 +12,6 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from streams.backtest import history as history_module
 from streams.backtest.history import read_history
 from streams.backtest.outcomes import read_outcomes
 from streams.backtest.run import run_backtest
@@ -262,23 +261,6 @@ def test_bad_lines_are_counted_with_line_numbers(tmp_path: Path) -> None:
         (4, "missing_field"),
         (5, "invalid_value"),
     ]
-
-
-def test_reading_in_chunks_and_processes_changes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rows: list[dict[str, Any] | bytes] = [e.value for e in generate(60, seed=2)]
-    for n, bad in enumerate(BAD_LINES * 4):
-        rows.insert(n * 97 + 5, bad)
-    path = write(tmp_path, rows)
-    whole = read_history(path)
-    monkeypatch.setattr(history_module, "CHUNK_BYTES", 3_000)
-    for workers in (1, 2):
-        chunked = read_history(path, workers=workers)
-        assert chunked.events == whole.events
-        assert (chunked.lines, chunked.invalid) == (whole.lines, whole.invalid) == (len(rows), 8)
-        assert chunked.examples == whole.examples
-    assert [e.line for e in whole.examples] == [n * 97 + 6 for n in range(5)]
 
 
 def test_topic_field_must_agree_with_the_type(tmp_path: Path) -> None:
