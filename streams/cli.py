@@ -145,9 +145,7 @@ def backtest(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(
-            min=1, help="Processes that read and replay (default: one per core for large files)."
-        ),
+        typer.Option(min=1, help="Replay processes (default: one per core for large inputs)."),
     ] = None,
     listed: Annotated[
         int, typer.Option("--list", min=0, help="How many differing leads to list.")
