@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit integration reliability bench broker broker-stop schemas clean
+.PHONY: demo test lint unit integration reliability bench bench-backtest broker broker-stop schemas clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadq needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -31,6 +31,9 @@ reliability: $(STAMP)  ## Fault scenarios at full size (20 x kill -9 over 50,000
 
 bench: $(STAMP)  ## leadq vs a plain aiokafka loop; table -> bench/RESULTS.md, reports/bench.json
 	$(BIN)/python -m bench
+
+bench-backtest: $(STAMP)  ## Time `leadq backtest` on 1,000,000 simulated events (prints the figure)
+	$(BIN)/python -m bench.backtest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

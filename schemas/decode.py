@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
@@ -38,6 +38,20 @@ REJECTION_CODES: Final = frozenset(
 )
 
 Decoded = WebsiteEnvelope | LeadEnvelope | ProfileRecord
+
+
+def _types_of(union: object) -> list[str]:
+    models = get_args(get_args(union)[0])
+    return [get_args(model.model_fields["type"].annotation)[0] for model in models]
+
+
+# Event types are unique across topics, so a type names its topic (profile records: no type).
+TOPIC_OF_TYPE: Final[dict[str, TopicKind]] = {
+    **dict.fromkeys(_types_of(WebsiteEvent), "website"),
+    **dict.fromkeys(_types_of(EmailEvent), "email"),
+    **dict.fromkeys(_types_of(CallEvent), "call"),
+    "profile": "profile",
+}
 
 _ADAPTERS: Final[dict[TopicKind, TypeAdapter[Decoded]]] = {
     "website": TypeAdapter(WebsiteEvent),

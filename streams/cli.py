@@ -1,4 +1,4 @@
-"""The `leadq` command line: broker, run, demo, simulate, tail, rules check."""
+"""The `leadq` command line: broker, run, demo, simulate, backtest, tail, rules check."""
 
 from __future__ import annotations
 
@@ -90,15 +90,96 @@ def simulate(
     leads: Annotated[int, typer.Option(help="Number of leads.")] = 1000,
     rate: Annotated[float, typer.Option(help="Events per second (0 = as fast as possible).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same traffic.")] = 1,
+    events_out: Annotated[
+        Path | None,
+        typer.Option(help="Write the events to this JSON Lines file (then nothing goes to Kafka)."),
+    ] = None,
+    outcomes_out: Annotated[
+        Path | None,
+        typer.Option(help="Write each lead's outcome (won/lost) to this CSV file (no Kafka)."),
+    ] = None,
 ) -> None:
-    """Produce realistic, reproducible mixed traffic to the input topics."""
-    from streams.simulate import generate, produce
+    """Produce realistic, reproducible mixed traffic to the input topics (or to files)."""
+    from streams.simulate import generate, produce, simulated_outcomes, write_history
 
-    settings = load_settings()
     events = generate(leads, seed)
+    if events_out is not None or outcomes_out is not None:
+        try:
+            if events_out is not None:
+                write_history(events, events_out)
+                typer.echo(f"wrote {len(events)} events to {events_out}")
+            if outcomes_out is not None:
+                simulated_outcomes(leads, seed).write_csv(outcomes_out)
+                typer.echo(f"wrote {leads} outcomes to {outcomes_out}")
+        except OSError as exc:
+            raise fail(f"cannot write {exc.filename}: {exc.strerror}") from None
+        return
+    settings = load_settings()
     typer.echo(f"producing {len(events)} events for {leads} leads", err=True)
     sent = asyncio.run(produce(settings, events, rate or None))
     typer.echo(f"sent {sent} events")
+
+
+@app.command()
+def backtest(
+    events: Annotated[
+        Path, typer.Option(help="Recorded input events, one JSON object per line, any order.")
+    ],
+    outcomes: Annotated[Path, typer.Option(help="CSV lead_id,outcome (won/converted = positive).")],
+    rules: Annotated[
+        str,
+        typer.Option(
+            envvar="LEADQ_RULES", help=f"Ruleset A: preset ({', '.join(PRESETS)}) or TOML file."
+        ),
+    ] = "default",
+    compare: Annotated[
+        str | None, typer.Option(help="Ruleset B, reported side by side with A.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of a table.")
+    ] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write a funnel chart (PNG) here.")] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(help="Progress bars on stderr (default: when stderr is a terminal)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Replay processes (default: one per core for large inputs)."),
+    ] = None,
+    listed: Annotated[
+        int, typer.Option("--list", min=0, help="How many differing leads to list.")
+    ] = 20,
+) -> None:
+    """Replay a recorded history through rulesets without Kafka and score them on outcomes."""
+    import orjson
+    from rich.console import Console
+
+    from streams.backtest.progress import progress_bars
+    from streams.backtest.render import render_table, to_json
+    from streams.backtest.run import BacktestError, run_backtest
+
+    show = sys.stderr.isatty() if progress is None else progress
+    names = [rules] if compare is None else [rules, compare]
+    try:
+        with progress_bars(show) as steps:
+            result = run_backtest(events, outcomes, names, workers=workers, steps=steps)
+    except BacktestError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
+    if plot is not None:
+        from streams.backtest.plot import plot_funnel
+
+        try:
+            plot_funnel(result.reports, plot)
+        except OSError as exc:
+            raise fail(f"cannot write the plot to {plot}: {exc.strerror or exc}") from None
+    if json_out:
+        typer.echo(orjson.dumps(to_json(result, listed), option=orjson.OPT_INDENT_2).decode())
+    else:
+        # Not a terminal: rich would assume 80 columns; the compare table needs a little more.
+        render_table(result, Console(width=None if sys.stdout.isatty() else 100), listed)
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import csv
 import gc
 import itertools
 import random
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import orjson
@@ -523,12 +525,18 @@ def _profile_fields(lead: _Lead, student: bool) -> dict[str, Any]:
     return fields
 
 
+def _start_lead(index: int, seed: int, base: datetime, prefix: str) -> tuple[_Lead, str]:
+    """Lead i of a seed and the journey it will take (the first draws of its own RNG)."""
+    rng = random.Random(f"{seed}/{index}")
+    lead = _Lead(rng, f"{prefix}-{index:06d}", base)
+    return lead, _OUTCOMES(rng)
+
+
 def _lead_events(
     index: int, seed: int, base: datetime, prefix: str
 ) -> list[tuple[int, str, SimEvent]]:
-    rng = random.Random(f"{seed}/{index}")
-    lead = _Lead(rng, f"{prefix}-{index:06d}", base)
-    outcome = _OUTCOMES(rng)
+    lead, outcome = _start_lead(index, seed, base, prefix)
+    rng = lead.rng
 
     # First touch: an anonymous visitor who identifies later, or a known contact.
     if rng.random() < 0.15:
@@ -597,6 +605,55 @@ def generate(
             gc.enable()
     rows.sort(key=lambda row: (row[0], row[1]))
     return [row[2] for row in rows]
+
+
+# Chance that a lead of each journey is won: opportunities often, nurtured leads rarely.
+WIN_CHANCE: Final = {
+    "sqo": 0.45,
+    "sql": 0.12,
+    "sql_dq": 0.03,
+    "nurture": 0.02,
+    "nurture_dq": 0.005,
+    "student": 0.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedOutcomes:
+    """The known outcome (won or lost) of every simulated lead, by lead id."""
+
+    by_lead: dict[str, str]
+
+    def write_csv(self, path: Path) -> None:
+        """`lead_id,outcome` with a header, in lead order."""
+        with path.open("w", encoding="utf-8", newline="") as file:
+            writer = csv.writer(file, lineterminator="\n")
+            writer.writerow(("lead_id", "outcome"))
+            writer.writerows(self.by_lead.items())
+
+
+def simulated_outcomes(leads: int, seed: int, lead_prefix: str = "sim") -> SimulatedOutcomes:
+    """Whether each lead of `generate(leads, seed)` was won, drawn per lead from its journey.
+
+    The draw uses its own RNG stream, so generate()'s traffic is the same as without it.
+    """
+    by_lead: dict[str, str] = {}
+    for index in range(1, leads + 1):
+        lead, journey = _start_lead(index, seed, DEFAULT_START, lead_prefix)
+        won = random.Random(f"{seed}/{index}/outcome").random() < WIN_CHANCE[journey]
+        by_lead[lead.lead_id] = "won" if won else "lost"
+    return SimulatedOutcomes(by_lead)
+
+
+def write_history(events: Iterable[SimEvent], path: Path) -> int:
+    """Write events as a recorded history: one contract JSON value per line (no topic field:
+    the event type names it). Returns the number of lines written."""
+    count = 0
+    with path.open("wb") as file:
+        for event in events:
+            file.write(orjson.dumps(event.value) + b"\n")
+            count += 1
+    return count
 
 
 async def produce(

@@ -1,0 +1,1 @@
+"""`leadq backtest`: replay a recorded history through rulesets and score them against outcomes."""
