@@ -18,7 +18,9 @@ PARALLEL_MIN_EVENTS: Final = 50_000
 SHARDS_PER_WORKER: Final = 16
 
 # What forked workers read (inherited memory: nothing is pickled on the way in).
-_JOB: tuple[Sequence[Qualifier], dict[str, list[LeadEvent]], list[list[str]]] | None = None
+_JOB: tuple[Sequence[Qualifier], dict[str, list[LeadEvent]], list[list[str]], int | None] | None = (
+    None
+)
 
 
 @contextmanager
@@ -42,11 +44,11 @@ def default_workers(events: int) -> int:
 
 def _shard(index: int) -> tuple[int, list[LeadOutcome]]:
     assert _JOB is not None
-    qualifiers, by_lead, shards = _JOB
+    qualifiers, by_lead, shards, until_ms = _JOB
     which, part = divmod(index, len(shards))
     qualifier = qualifiers[which]
     with no_gc():
-        return which, [replay_lead(qualifier, lid, by_lead[lid]) for lid in shards[part]]
+        return which, [replay_lead(qualifier, lid, by_lead[lid], until_ms) for lid in shards[part]]
 
 
 def replay_all(
@@ -54,8 +56,10 @@ def replay_all(
     by_lead: dict[str, list[LeadEvent]],
     workers: int = 1,
     on_leads: Callable[[int], None] | None = None,
+    until_ms: int | None = None,
 ) -> list[dict[str, LeadOutcome]]:
-    """Each ruleset's outcome per lead (sorted by lead id); the same whatever `workers` is."""
+    """Each ruleset's outcome per lead (sorted by lead id); the same whatever `workers` is.
+    until_ms: the end of the history, up to which time-driven changes apply."""
     global _JOB
     if "fork" not in multiprocessing.get_all_start_methods():
         workers = 1  # workers read the groups from memory inherited at fork
@@ -64,7 +68,7 @@ def replay_all(
     count = max(1, workers * SHARDS_PER_WORKER)
     shards = [lead_ids[i::count] for i in range(count)]
     tasks = range(len(qualifiers) * len(shards))
-    _JOB = (qualifiers, by_lead, shards)
+    _JOB = (qualifiers, by_lead, shards, until_ms)
     try:
         if workers <= 1:
             done: Iterator[tuple[int, list[LeadOutcome]]] = map(_shard, tasks)

@@ -106,7 +106,7 @@ def run_backtest(
         count = workers if workers is not None else default_workers(len(loaded.events))
         qualifiers = [Qualifier(r) for r in rulesets]
         advance = steps.step("replaying", len(history.by_lead) * len(qualifiers))
-        results = replay_all(qualifiers, history.by_lead, count, advance)
+        results = replay_all(qualifiers, history.by_lead, count, advance, history.end_ms)
         replay_s = time.perf_counter() - began - read_s
     reports = tuple(
         evaluate(r.name, r.version, result, outcomes.positive)

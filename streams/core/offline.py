@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from streams.core.events import LeadEvent, Stage
+from streams.core.events import LeadEvent, Stage, StageChanged
 from streams.core.qualify import Qualifier
 from streams.core.state import LeadState
 
@@ -27,6 +27,7 @@ class History:
     """A history's events grouped by lead, with what could not be attributed to one."""
 
     by_lead: dict[str, list[LeadEvent]]
+    end_ms: int = 0
     unattributed_events: int = 0
     conflicting_visitors: tuple[str, ...] = ()
 
@@ -40,7 +41,9 @@ def group_by_lead(events: Iterable[LeadEvent]) -> History:
     by_lead: dict[str, list[LeadEvent]] = {}
     anonymous: dict[str, list[LeadEvent]] = {}
     links: dict[str, set[str]] = {}
+    end_ms = 0
     for event in events:
+        end_ms = max(end_ms, event.at_ms)
         if event.lead_id is not None:
             by_lead.setdefault(event.lead_id, []).append(event)
             if event.anonymous_id is not None and event.type == "identify":
@@ -55,18 +58,23 @@ def group_by_lead(events: Iterable[LeadEvent]) -> History:
         else:
             unattributed += len(visits)
     conflicts = tuple(sorted(v for v, leads in links.items() if len(leads) > 1))
-    return History(by_lead, unattributed, conflicts)
+    return History(by_lead, end_ms, unattributed, conflicts)
 
 
-def replay_lead(qualifier: Qualifier, lead_id: str, events: Sequence[LeadEvent]) -> LeadOutcome:
-    """Apply one lead's events in event-time order (ties by event id) to a fresh state."""
+def replay_lead(
+    qualifier: Qualifier, lead_id: str, events: Sequence[LeadEvent], until_ms: int | None = None
+) -> LeadOutcome:
+    """Apply one lead's events in event-time order (ties by event id) to a fresh state, then
+    the time-driven changes (demotion on decay) due by until_ms, the end of the history."""
     ordered = sorted(events, key=lambda e: (e.at_ms, e.event_id))
     state = LeadState(key=lead_id)
     reached: dict[Stage, int] = {}
     for event in ordered:
         state, changes = qualifier.apply(state, event)
-        for change in changes:
-            reached.setdefault(change.to_stage, int(change.occurred_at.timestamp() * 1000))
+        _note(reached, changes)
+    if until_ms is not None:
+        state, changes = qualifier.advance(state, until_ms)
+        _note(reached, changes)
     return LeadOutcome(
         lead_id=lead_id,
         final_stage=state.stage,
@@ -77,10 +85,15 @@ def replay_lead(qualifier: Qualifier, lead_id: str, events: Sequence[LeadEvent])
     )
 
 
+def _note(reached: dict[Stage, int], changes: Sequence[StageChanged]) -> None:
+    for change in changes:
+        reached.setdefault(change.to_stage, int(change.occurred_at.timestamp() * 1000))
+
+
 def replay_history(qualifier: Qualifier, events: Iterable[LeadEvent]) -> dict[str, LeadOutcome]:
     """Replay a whole history (any order) and return each lead's outcome, by lead id."""
     history = group_by_lead(events)
     return {
-        lead_id: replay_lead(qualifier, lead_id, history.by_lead[lead_id])
+        lead_id: replay_lead(qualifier, lead_id, history.by_lead[lead_id], history.end_ms)
         for lead_id in sorted(history.by_lead)
     }
