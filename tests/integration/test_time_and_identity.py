@@ -38,7 +38,10 @@ def event(event_id: str, type_: str, hours: float, **fields: Any) -> dict[str, A
 
 
 def website(value: dict[str, Any]) -> tuple[str, bytes | None, bytes]:
-    return ("leads.website", None, orjson.dumps(value))
+    """Keyed as trackers do (by lead, else visitor), so one key's events keep their order:
+    unkeyed, two events of one lead could be read in either order."""
+    key = str(value.get("lead_id") or value["anonymous_id"])
+    return ("leads.website", key.encode(), orjson.dumps(value))
 
 
 def without_emitted_at(record: dict[str, Any]) -> dict[str, Any]:
