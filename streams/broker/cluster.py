@@ -135,6 +135,20 @@ class LocalCluster:
                 "choose a number between 1024 and 65000."
             )
 
+    @classmethod
+    def existing(cls, data_dir: Path) -> LocalCluster | None:
+        """The cluster a data directory holds (its stored size), or None when it holds none."""
+        try:
+            stored = json.loads((data_dir / LAYOUT_FILE).read_text(encoding="utf-8"))
+            return cls(data_dir=data_dir, size=len(stored["nodes"]))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BrokerError(
+                f"the cluster layout {data_dir / LAYOUT_FILE} is unreadable ({exc}); delete "
+                f"{data_dir} to start a new cluster."
+            ) from exc
+
     @property
     def root(self) -> Path:
         return self.data_dir.expanduser().resolve()

@@ -166,7 +166,9 @@ async def test_cluster_node_killed_mid_stream(
             until=lambda r: len(r) >= before + step,
             timeout=DOWN_TIMEOUT_S,
         )
+        down_s = time.monotonic() - killed_at
         await asyncio.to_thread(cluster.start_node, victim, CLUSTER_START_TIMEOUT_S)
+        back_s = time.monotonic() - killed_at
         await feeding
         records = await wait_complete(settings, work)
         replicas = await replica_counts(settings)
@@ -179,7 +181,8 @@ async def test_cluster_node_killed_mid_stream(
     fig.faults = 1
     fig.notes.append(
         f"killed node {victim} (led {leaders[victim]} of {sum(leaders.values())} partitions)"
-        f"; down for {step} more changes"
+        f"; kept down {down_s:.1f} s, while {step} more changes were emitted; "
+        f"back in the cluster {back_s:.1f} s after the kill"
     )
     record_figures.append(fig)
     assert_clean(fig)

@@ -8,8 +8,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from streams.broker import launcher
+from streams.broker.cli import broker_app
 from streams.broker.cluster import LocalCluster, cluster_properties
 from streams.broker.launcher import BrokerError, LocalBroker
 
@@ -149,3 +151,25 @@ def test_kill_sends_sigkill_to_the_node_and_forgets_it(tmp_path: Path) -> None:
     assert launcher._exit_code(pid) == -signal.SIGKILL
     assert not node.pid_file.exists()
     assert node.kill() is False
+
+
+def test_cli_status_and_stop_of_a_cluster_that_does_not_run(tmp_path: Path) -> None:
+    LocalCluster(tmp_path, base_port=30000).nodes()  # the layout a start would leave
+    runner = CliRunner()
+    status = runner.invoke(broker_app, ["status", "--data-dir", str(tmp_path)])
+    assert status.exit_code == 1
+    assert status.stdout.splitlines() == [f"node {i} not running" for i in (1, 2, 3)]
+    stop = runner.invoke(broker_app, ["stop", "--data-dir", str(tmp_path)])
+    assert (stop.exit_code, stop.stdout) == (0, "not running\n")
+
+
+def test_cli_refuses_a_single_node_start_in_a_cluster_directory(tmp_path: Path) -> None:
+    LocalCluster(tmp_path, base_port=30100).nodes()
+    result = CliRunner().invoke(broker_app, ["start", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "holds a 3-node cluster; start it with --nodes 3" in result.stderr
+    secure = CliRunner().invoke(
+        broker_app, ["start", "--data-dir", str(tmp_path), "--nodes", "3", "--secure"]
+    )
+    assert secure.exit_code == 2
+    assert "--secure works with a single node only" in secure.stderr
