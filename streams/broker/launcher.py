@@ -653,6 +653,7 @@ class LocalBroker:
     As one node of a cluster (see :mod:`streams.broker.cluster`): ``node_id``, the
     ``cluster_id`` its storage is formatted with (None: a fresh one) and the static
     ``quorum_voters`` (``id@host:port,...``; they need an explicit ``controller_port``).
+    ``jvm_options`` go to every java command (broker and storage tool).
     """
 
     data_dir: Path
@@ -666,6 +667,7 @@ class LocalBroker:
     node_id: int = 1
     cluster_id: str | None = None
     quorum_voters: str | None = None
+    jvm_options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.node_id < 0:
@@ -1055,6 +1057,7 @@ class LocalBroker:
     def _java_command(self, java: Path, libs: Path, *args: str) -> list[str]:
         return [
             str(java),
+            *self.jvm_options,
             f"-Dlog4j2.configurationFile={self.log4j_config_path}",
             f"-XX:ErrorFile={self.log_dir / 'hs_err_pid%p.log'}",
             "-Djava.awt.headless=true",

@@ -118,7 +118,7 @@ def test_nothing_started_nothing_to_stop(tmp_path: Path) -> None:
     assert not (tmp_path / "never").exists()
 
 
-def test_storage_is_formatted_with_the_shared_cluster_id(tmp_path: Path) -> None:
+def test_storage_is_formatted_with_the_shared_cluster_id_by_a_light_jvm(tmp_path: Path) -> None:
     calls = tmp_path / "java-calls"
     java = tmp_path / "java"
     java.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n', encoding="utf-8")
@@ -129,6 +129,8 @@ def test_storage_is_formatted_with_the_shared_cluster_id(tmp_path: Path) -> None
     lines = calls.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3
     assert all(f"format -t {nodes[0].cluster_id} -c " in line for line in lines)
+    # Lighter JVMs: three of them share a few cores.
+    assert all(line.startswith("-XX:+UseSerialGC -XX:TieredStopAtLevel=1 ") for line in lines)
 
 
 def test_kill_sends_sigkill_to_the_node_and_forgets_it(tmp_path: Path) -> None:
