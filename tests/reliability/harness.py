@@ -160,14 +160,16 @@ def judge(
     )
 
 
-async def wait_complete(settings: Settings, work: Workload) -> list[dict[str, Any]]:
+async def wait_complete(
+    settings: Settings, work: Workload, timeout: float = FINISH_TIMEOUT_S
+) -> list[dict[str, Any]]:
     """Read stage changes until every lead's final stage is reached (then a little more)."""
     try:
         return await collect(
             settings,
             "leads.stage-changes",
             until=lambda r: final_stages(r) == work.want_final,
-            timeout=FINISH_TIMEOUT_S,
+            timeout=timeout,
             settle_s=3.0,
         )
     except AssertionError:
