@@ -6,6 +6,12 @@ and 1 when not (``not running``); ``stop`` 0 whether or not a broker ran (``stop
 ``not running``). Any :class:`BrokerError` prints ``error: <sentence>`` to stderr and
 exits 2.
 
+``start --nodes 3`` starts a local cluster instead: three KRaft nodes (broker and
+controller each) on ``--port``, ``--port + 2`` and ``--port + 4`` (controllers on the ports
+after them), every topic replicated to all three; it prints the comma-separated bootstrap
+list. ``stop`` and ``status`` find the cluster by its data directory (``status`` prints one
+line per node, exit 0 only when all run).
+
 ``start --secure`` adds a SASL_SSL listener (SCRAM-SHA-512, a certificate signed by a CA
 made for this data directory) on ``--secure-port`` and writes the contract's KAFKA_*
 client variables, password included, to ``<data dir>/secure/client.env`` (owner-only).
@@ -20,6 +26,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
+from streams.broker.cluster import LocalCluster
 from streams.broker.launcher import BrokerError, BrokerSecurity, LocalBroker
 from streams.settings import Settings
 
@@ -61,7 +68,7 @@ def _fail(exc: BrokerError) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _broker(data_dir: Path | None, port: int = 9092, secure_port: int | None = None) -> LocalBroker:
+def _data_dir(data_dir: Path | None) -> Path:
     if data_dir is None:
         try:
             data_dir = Settings().data_dir / "broker"
@@ -71,8 +78,25 @@ def _broker(data_dir: Path | None, port: int = 9092, secure_port: int | None = N
                 f"the leadq environment settings are invalid ({first['msg']}); fix the "
                 "variable or pass --data-dir."
             ) from exc
+    return data_dir
+
+
+def _broker(data_dir: Path | None, port: int = 9092, secure_port: int | None = None) -> LocalBroker:
     security = BrokerSecurity(port=secure_port) if secure_port is not None else None
-    return LocalBroker(data_dir=data_dir, port=port, security=security)
+    return LocalBroker(data_dir=_data_dir(data_dir), port=port, security=security)
+
+
+def _start_cluster(data_dir: Path | None, nodes: int, port: int, timeout: float) -> str:
+    root = _data_dir(data_dir)
+    existing = LocalCluster.existing(root)
+    if nodes == 1:
+        if existing is not None:
+            raise BrokerError(
+                f"{root} holds a {existing.size}-node cluster; start it with "
+                f"--nodes {existing.size} or use another --data-dir."
+            )
+        return _broker(root, port).start(timeout=timeout)
+    return LocalCluster(root, size=nodes, base_port=port).start(timeout=timeout)
 
 
 @broker_app.command()
@@ -105,6 +129,16 @@ def start(
             show_default=False,
         ),
     ] = None,
+    nodes: Annotated[
+        int,
+        typer.Option(
+            "--nodes",
+            min=1,
+            max=9,
+            help="Start a local cluster of this many nodes (e.g. 3), every topic replicated "
+            "to all of them.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the broker unless it already runs; print its bootstrap address."""
     _show_progress()
@@ -112,7 +146,12 @@ def start(
         secure_port = port + 2 if port <= 65533 else port - 2
     secure = secure or secure_port is not None
     try:
-        bootstrap = _broker(data_dir, port, secure_port if secure else None).start(timeout=timeout)
+        if secure and nodes > 1:
+            raise BrokerError("--secure works with a single node only; leave out --nodes.")
+        if secure:
+            bootstrap = _broker(data_dir, port, secure_port).start(timeout=timeout)
+        else:
+            bootstrap = _start_cluster(data_dir, nodes, port, timeout)
     except BrokerError as exc:
         _fail(exc)
     typer.echo(bootstrap)
@@ -129,7 +168,9 @@ def stop(
     """Stop the broker gracefully; print 'stopped' or 'not running' (exit 0 either way)."""
     _show_progress()
     try:
-        stopped = _broker(data_dir).stop(timeout=timeout)
+        cluster = LocalCluster.existing(_data_dir(data_dir))
+        target = cluster if cluster is not None else _broker(data_dir)
+        stopped = target.stop(timeout=timeout)
     except BrokerError as exc:
         _fail(exc)
     typer.echo("stopped" if stopped else "not running")
@@ -137,11 +178,23 @@ def stop(
 
 @broker_app.command()
 def status(data_dir: DataDirOption = None) -> None:
-    """Print 'running HOST:PORT (pid N)' and exit 0, or 'not running' and exit 1."""
+    """Print 'running HOST:PORT (pid N)' and exit 0, or 'not running' and exit 1.
+
+    For a cluster: one such line per node, prefixed 'node N'; exit 0 only when all run.
+    """
     try:
-        state = _broker(data_dir).status()
+        cluster = LocalCluster.existing(_data_dir(data_dir))
+        states = cluster.status() if cluster is not None else [_broker(data_dir).status()]
     except BrokerError as exc:
         _fail(exc)
+    if len(states) > 1:
+        for node_id, node in enumerate(states, start=1):
+            running = f"running {node.bootstrap} (pid {node.pid})"
+            typer.echo(f"node {node_id} {running if node.running else 'not running'}")
+        if not all(node.running for node in states):
+            raise typer.Exit(1)
+        return
+    state = states[0]
     if not state.running:
         typer.echo("not running")
         raise typer.Exit(1)

@@ -649,6 +649,11 @@ class LocalBroker:
     must be free. ``host`` must be an address of this machine; it is also the advertised
     address (a wildcard host advertises the loopback address). ``properties`` adds to or
     overrides the generated ``server.properties`` entries.
+
+    As one node of a cluster (see :mod:`streams.broker.cluster`): ``node_id``, the
+    ``cluster_id`` its storage is formatted with (None: a fresh one) and the static
+    ``quorum_voters`` (``id@host:port,...``; they need an explicit ``controller_port``).
+    ``jvm_options`` go to every java command (broker and storage tool).
     """
 
     data_dir: Path
@@ -659,8 +664,18 @@ class LocalBroker:
     heap: str = "512m"
     properties: Mapping[str, str] = field(default_factory=dict, hash=False)
     security: BrokerSecurity | None = None
+    node_id: int = 1
+    cluster_id: str | None = None
+    quorum_voters: str | None = None
+    jvm_options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.node_id < 0:
+            raise BrokerError(f"the node id {self.node_id} is negative; use 0 or more.")
+        if self.quorum_voters is not None and self.controller_port is None:
+            raise BrokerError(
+                "a node of a multi-voter quorum needs a fixed controller port; set one."
+            )
         for name, value in (("port", self.port), ("controller port", self.controller_port)):
             if value is not None and not 0 < value < 65536:
                 raise BrokerError(
@@ -808,8 +823,9 @@ class LocalBroker:
         adv = self.advertised_host
         props: dict[str, str] = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{_host_port(adv, controller_port)}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.quorum_voters
+            or f"{self.node_id}@{_host_port(adv, controller_port)}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listeners": (
@@ -959,6 +975,21 @@ class LocalBroker:
             self.pid_file.unlink(missing_ok=True)
             return True
 
+    def kill(self) -> bool:
+        """Kill the broker with SIGKILL (a crash, no clean shutdown); return whether it ran."""
+        root = self.root
+        if not root.is_dir():
+            return False
+        with _file_lock(root / _LOCK_FILE, 60, f"starting or stopping the broker in {root}"):
+            record = self._running_record()
+            if record is None:
+                self.pid_file.unlink(missing_ok=True)
+                return False
+            _log.info("Killing the Kafka broker (pid %d)...", record.pid)
+            self._terminate(record.pid, 0, signal.SIGKILL)
+            self.pid_file.unlink(missing_ok=True)
+            return True
+
     # ------------------------------------------------------------------ internals
 
     def _read_pid_file(self) -> _PidRecord | None:
@@ -994,6 +1025,10 @@ class LocalBroker:
         if pid <= 0 or not _pid_alive(pid):
             return False
         cmdline = _cmdline(pid)
+        if not cmdline and pid in _SPAWNED:
+            # A child of ours (not reaped, so its pid is not reused) that is still
+            # exec'ing: its command line reads empty for a moment.
+            return True
         return "kafka.Kafka" in cmdline and str(self.server_properties_path) in cmdline
 
     def _running_record(self) -> _PidRecord | None:
@@ -1022,6 +1057,7 @@ class LocalBroker:
     def _java_command(self, java: Path, libs: Path, *args: str) -> list[str]:
         return [
             str(java),
+            *self.jvm_options,
             f"-Dlog4j2.configurationFile={self.log4j_config_path}",
             f"-XX:ErrorFile={self.log_dir / 'hs_err_pid%p.log'}",
             "-Djava.awt.headless=true",
@@ -1042,7 +1078,7 @@ class LocalBroker:
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            _kafka_uuid(),
+            self.cluster_id or _kafka_uuid(),
             "-c",
             str(self.server_properties_path),
         )
@@ -1274,16 +1310,17 @@ class LocalBroker:
 
         return _run_async(wait)
 
-    def _terminate(self, pid: int, timeout: float) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        if _wait_for(lambda: not _pid_alive(pid), timeout):
-            return
-        _log.warning(
-            "The Kafka broker (pid %d) did not exit within %g s of SIGTERM; killing it.",
-            pid,
-            timeout,
-        )
+    def _terminate(self, pid: int, timeout: float, sig: int = signal.SIGTERM) -> None:
+        if sig != signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            if _wait_for(lambda: not _pid_alive(pid), timeout):
+                return
+            _log.warning(
+                "The Kafka broker (pid %d) did not exit within %g s of SIGTERM; killing it.",
+                pid,
+                timeout,
+            )
         with contextlib.suppress(ProcessLookupError):
             if os.getpgid(pid) == pid:  # our broker leads its own session: kill the group
                 os.killpg(pid, signal.SIGKILL)

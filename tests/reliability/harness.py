@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka.errors import KafkaError
 
 from bench.common import OffsetWatch, reached
 from streams.core.events import Stage
@@ -162,7 +163,9 @@ def judge(
     )
 
 
-async def wait_complete(settings: Settings, work: Workload) -> list[dict[str, Any]]:
+async def wait_complete(
+    settings: Settings, work: Workload, timeout: float = FINISH_TIMEOUT_S
+) -> list[dict[str, Any]]:
     """Read stage changes once every lead's final stage is reached, or else once the
     workers have committed every input and re-keyed event: then whatever is missing was
     lost, not late. (A loaded machine makes workers slow; slow must not count as lost.)"""
@@ -171,7 +174,7 @@ async def wait_complete(settings: Settings, work: Workload) -> list[dict[str, An
             settings,
             "leads.stage-changes",
             until=lambda r: final_stages(r) == work.want_final,
-            timeout=FINISH_TIMEOUT_S,
+            timeout=timeout,
             settle_s=3.0,
         )
     await wait_all_processed(settings)
@@ -274,3 +277,53 @@ async def chaos_kills(
     with contextlib.suppress(asyncio.CancelledError):
         await feeding
     return done
+
+
+async def partition_leaders(settings: Settings, topics: Sequence[str]) -> list[int]:
+    """The leader id of every partition of ``topics`` (-1 where there is none)."""
+    described = await _describe(settings, topics)
+    return [p["leader"] for d in described for p in d["partitions"]]
+
+
+async def wait_leaders_elsewhere(
+    settings: Settings, topics: Sequence[str], node_id: int, timeout: float
+) -> None:
+    """Wait until every partition of ``topics`` has a leader other than ``node_id``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            leaders = await partition_leaders(settings, topics)
+        except KafkaError:  # the client's metadata may still send it to the dead node
+            leaders = []
+        if leaders and all(leader not in (-1, node_id) for leader in leaders):
+            return
+        if loop.time() >= deadline:
+            raise AssertionError(f"partitions still without a live leader after {timeout} s")
+        await asyncio.sleep(0.2)
+
+
+async def replica_counts(settings: Settings) -> dict[str, set[int]]:
+    """For every topic of the deployment (its prefix), the replica counts of its partitions."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_list)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+    finally:
+        await admin.close()
+    described = await _describe(settings, names)
+    return {d["topic"]: {len(p["replicas"]) for p in d["partitions"]} for d in described}
+
+
+async def _describe(settings: Settings, topics: Sequence[str]) -> list[dict[str, Any]]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_list)
+    await admin.start()
+    try:
+        described: list[dict[str, Any]] = await admin.describe_topics(list(topics))
+        return described
+    finally:
+        await admin.close()

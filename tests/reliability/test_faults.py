@@ -1,4 +1,4 @@
-"""Kill -9, rebalance and broker restart on the real broker; nothing lost, nothing wrong."""
+"""Kill -9, rebalance, broker restart and a cluster node's crash; nothing lost, nothing wrong."""
 
 from __future__ import annotations
 
@@ -6,16 +6,19 @@ import asyncio
 import random
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from streams.broker.cluster import LocalCluster
 from streams.broker.launcher import LocalBroker
 from streams.settings import Settings
 from streams.simulate import produce
-from streams.topics import ensure_topics
+from streams.topics import TopicNames, ensure_topics
 from streams.worker_process import start_worker
+from tests.kafka_harness import collect
 from tests.reliability.conftest import FULL
 from tests.reliability.harness import (
     Figures,
@@ -23,7 +26,11 @@ from tests.reliability.harness import (
     Workload,
     chaos_kills,
     judge,
+    partition_leaders,
+    read_all,
+    replica_counts,
     wait_complete,
+    wait_leaders_elsewhere,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -32,6 +39,12 @@ LEADS = 2000 if FULL else 400
 EVENTS = 50_000 if FULL else 6_000
 KILLS = 20 if FULL else 4
 RATE = 1000.0 if FULL else 600.0
+CLUSTER_START_TIMEOUT_S = 180.0
+FAILOVER_TIMEOUT_S = 60.0
+DOWN_TIMEOUT_S = 300.0
+# Every write waits for a second replica, and three JVMs share the cores with the worker:
+# a full run's worker can need longer than the other scenarios' bound to finish.
+CLUSTER_FINISH_TIMEOUT_S = 600.0
 
 
 def assert_clean(fig: Figures) -> None:
@@ -166,3 +179,60 @@ async def test_broker_restart_mid_stream(
     fig.faults = 1
     record_figures.append(fig)
     assert_clean(fig)
+
+
+async def test_cluster_node_killed_mid_stream(
+    make_settings: Callable[..., Settings], tmp_path: Path, record_figures: list[Figures]
+) -> None:
+    cluster = LocalCluster(data_dir=tmp_path / "cluster", size=3)
+    bootstrap = await asyncio.to_thread(cluster.start, CLUSTER_START_TIMEOUT_S)
+    settings = make_settings(kafka_bootstrap_servers=bootstrap, replication_factor=3)
+    work = Workload.simulated(LEADS, seed=404, events=EVENTS)
+    supervisor = Supervisor(settings, tmp_path / "worker")
+    feeding: asyncio.Task[int] | None = None
+    try:
+        await ensure_topics(settings)
+        await supervisor.start()
+        feeding = asyncio.create_task(produce(settings, work.events, RATE))
+        await asyncio.sleep(len(work.events) / RATE / 3)  # fault schedule: a third is out
+        topics = TopicNames.of(settings).all()
+        leaders = Counter(await partition_leaders(settings, topics))
+        victim = max((n for n in leaders if n >= 0), key=lambda n: leaders[n])
+        before = len(await read_all(settings))
+        killed_at = time.monotonic()
+        await asyncio.to_thread(cluster.stop_node, victim, kill=True)
+        await wait_leaders_elsewhere(settings, topics, victim, FAILOVER_TIMEOUT_S)
+        recover_s = time.monotonic() - killed_at
+        # Down until the worker has gone on without it: an eighth of the remaining changes.
+        step = max(1, (work.expected_changes - before) // 8)
+        await collect(
+            settings,
+            "leads.stage-changes",
+            until=lambda r: len(r) >= before + step,
+            timeout=DOWN_TIMEOUT_S,
+        )
+        down_s = time.monotonic() - killed_at
+        await asyncio.to_thread(cluster.start_node, victim, CLUSTER_START_TIMEOUT_S)
+        back_s = time.monotonic() - killed_at
+        await feeding
+        input_done_at = time.monotonic()
+        records = await wait_complete(settings, work, CLUSTER_FINISH_TIMEOUT_S)
+        finish_s = time.monotonic() - input_done_at
+        replicas = await replica_counts(settings)
+    finally:
+        if feeding is not None and not feeding.done():
+            feeding.cancel()
+        await supervisor.stop()
+        await asyncio.to_thread(cluster.stop)
+    fig = judge("3-node cluster, kill -9 of a broker", work, records, recover_s)
+    fig.faults = 1
+    fig.notes.append(
+        f"killed node {victim} (led {leaders[victim]} of {sum(leaders.values())} partitions)"
+        f"; kept down {down_s:.1f} s, while {step} more changes were emitted; "
+        f"back in the cluster {back_s:.1f} s after the kill; done {finish_s:.0f} s after the input"
+    )
+    record_figures.append(fig)
+    assert_clean(fig)
+    # Every topic of the deployment, faust's own included, is on all three nodes.
+    assert {t: {3} for t in replicas} == replicas
+    assert set(topics) <= set(replicas)
