@@ -46,6 +46,11 @@ class LeadqResult:
         return self.cpu_s / self.seconds if self.cpu_s is not None and self.seconds > 0 else None
 
     @property
+    def cpu_us_per_event(self) -> float | None:
+        """The worker's CPU time per input event, in microseconds (noise-robust)."""
+        return self.cpu_s / self.events * 1e6 if self.cpu_s is not None and self.events else None
+
+    @property
     def events_per_s(self) -> float:
         """Input records processed (re-keyed and qualified) per second."""
         return self.events / self.seconds if self.seconds > 0 else 0.0
