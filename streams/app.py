@@ -12,7 +12,7 @@ import faust
 from schemas.decode import TOPIC_KINDS, Rejection, TopicKind, decode
 from streams import faust_fixes, faust_speedups
 from streams.codec import (
-    decode_lead_event,
+    decode_rekeyed,
     decode_state,
     encode_dead_letter,
     encode_lead_event,
@@ -26,6 +26,7 @@ from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
 from streams.kafka_clients import faust_credentials
+from streams.rekey import REKEY_BATCH, REKEY_WAIT_S, RekeyBuffer
 from streams.settings import Settings
 from streams.topics import LEAD_TABLE, TopicNames
 
@@ -108,41 +109,56 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         value_type=bytes,
     )
 
-    async def reject(message: Any, rejection: Rejection) -> None:
+    async def reject(
+        message: Any, rejection: Rejection, key: bytes | None = None, value: bytes | None = None
+    ) -> None:
+        """Dead-letter a message (or, with key and value, one event of a batched record)."""
         await dead_letter.send(
-            key=message.key,
+            key=key if value is not None else message.key,
             value=encode_dead_letter(
                 source_topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
-                key=message.key,
-                value=message.value,
+                key=key if value is not None else message.key,
+                value=value if value is not None else message.value,
                 rejection=rejection,
             ),
         )
 
     def ingest_agent(kind: TopicKind) -> Any:
-        """Validate one input topic, send rejects to the dead letters, re-key the rest by lead."""
+        """Validate one input topic, send rejects to the dead letters, re-key the rest by lead.
+
+        Events are taken in batches (up to REKEY_BATCH, or what arrived within REKEY_WAIT_S)
+        and each batch's events are sent as one record per events-by-lead partition, in
+        their order: one produce and one consume per record instead of per event. faust
+        acks a batch's events only after this body has handed its records to the producer,
+        and flushes the producer before it commits their offsets.
+        """
         topic = app.topic(
             names.inputs[kind], key_serializer="raw", value_serializer="raw", allow_empty=True
         )
 
         async def ingest(stream: Any) -> None:
-            async for event in stream.events():
-                message = event.message
-                decoded = decode(kind, message.value)
-                if isinstance(decoded, Rejection):
-                    await retry_or_stop("dead-lettering", reject, message, decoded)
-                    continue
-                try:
-                    lead_event = to_lead_event(decoded)
-                    key = partition_key(lead_event).encode()
-                    value = encode_lead_event(lead_event)
-                except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
-                    unusable = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
-                    await retry_or_stop("dead-lettering", reject, message, unusable)
-                    continue
-                await retry_or_stop("re-keying", by_lead.send, key=key, value=value)
+            async for events in stream.take_events(REKEY_BATCH, within=REKEY_WAIT_S):
+                pending = RekeyBuffer(settings.partitions)
+                for event in events:
+                    message = event.message
+                    decoded = decode(kind, message.value)
+                    if isinstance(decoded, Rejection):
+                        await retry_or_stop("dead-lettering", reject, message, decoded)
+                        continue
+                    try:
+                        lead_event = to_lead_event(decoded)
+                        key = partition_key(lead_event)
+                        value = encode_lead_event(lead_event)
+                    except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
+                        unusable = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
+                        await retry_or_stop("dead-lettering", reject, message, unusable)
+                        continue
+                    for record in pending.add(key, value):
+                        await retry_or_stop("re-keying", by_lead.send, **record)
+                for record in pending.drain():
+                    await retry_or_stop("re-keying", by_lead.send, **record)
 
         return app.agent(topic, name=f"ingest-{kind}")(ingest)
 
@@ -150,32 +166,44 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
 
     @app.agent(by_lead, name="qualify")  # type: ignore[untyped-decorator]
     async def qualify(stream: Any) -> None:
-        """Apply the rules to each lead's state; send stage changes, then store the state."""
-        async for event in stream.events():
-            raw_key: bytes = event.key  # table keys are bytes, as they come back on recovery
-            key = raw_key.decode()
-            lead_event = decode_lead_event(event.value)
-            stored = table.get(raw_key)
-            state = decode_state(stored) if stored is not None else LeadState(key=key)
-            try:
-                new_state, changes = qualifier.apply(state, lead_event)
-            except Exception as exc:  # a rules bug must not stall the partition
-                log.exception("qualifying %s failed", lead_event.event_id)
-                problem = Rejection("processing_error", repr(exc))
-                await retry_or_stop("dead-lettering", reject, event.message, problem)
-                continue
-            if new_state is state:
-                continue
-            if changes:
-                # The changes must be durable before the state that remembers them is:
-                # after a crash in between, the event is processed again and re-emits
-                # the same changes (same change_id, same content) instead of losing them.
-                values = [encode_stage_change(c) for c in changes]
-                await retry_or_stop("sending stage changes", send_all, raw_key, values)
-            await retry_or_stop("storing the lead state", store, raw_key, new_state)
+        """Apply the rules to each lead's state; send stage changes, then store the state.
 
-    async def send_all(key: bytes, values: list[bytes]) -> None:
-        pending = [await stage_changes.send(key=key, value=v) for v in values]
+        A record holds a batch of events (see RekeyBuffer): they are applied in order, then
+        the batch's stage changes are sent and acknowledged, and only then is each changed
+        lead's final state stored. After a crash in between, the whole record is processed
+        again from the states stored before it and re-emits the same changes (same
+        change_id, same content) instead of losing them.
+        """
+        async for event in stream.events():
+            states: dict[bytes, LeadState] = {}  # changed by this record, not yet stored
+            changes: list[tuple[bytes, bytes]] = []
+            for key, lead_event in decode_rekeyed(event.value, event.key):
+                raw_key = key.encode()  # table keys are bytes, as they come back on recovery
+                state = states[raw_key] if raw_key in states else load(raw_key, key)
+                try:
+                    new_state, new_changes = qualifier.apply(state, lead_event)
+                except Exception as exc:  # a rules bug must not stall the partition
+                    log.exception("qualifying %s failed", lead_event.event_id)
+                    problem = Rejection("processing_error", repr(exc))
+                    value = encode_lead_event(lead_event)
+                    await retry_or_stop(
+                        "dead-lettering", reject, event.message, problem, raw_key, value
+                    )
+                    continue
+                if new_state is not state:
+                    states[raw_key] = new_state
+                    changes.extend((raw_key, encode_stage_change(c)) for c in new_changes)
+            if changes:
+                await retry_or_stop("sending stage changes", send_all, changes)
+            for raw_key, new_state in states.items():
+                await retry_or_stop("storing the lead state", store, raw_key, new_state)
+
+    def load(raw_key: bytes, key: str) -> LeadState:
+        stored = table.get(raw_key)
+        return decode_state(stored) if stored is not None else LeadState(key=key)
+
+    async def send_all(records: list[tuple[bytes, bytes]]) -> None:
+        pending = [await stage_changes.send(key=k, value=v) for k, v in records]
         await asyncio.gather(*pending)
 
     async def store(key: bytes, state: LeadState) -> None:
