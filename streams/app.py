@@ -10,7 +10,7 @@ from typing import Any
 import faust
 
 from schemas.decode import TOPIC_KINDS, Rejection, TopicKind, decode
-from streams import faust_fixes, faust_speedups
+from streams import faust_fixes
 from streams.codec import (
     decode_rekeyed,
     decode_state,
@@ -57,7 +57,6 @@ def create_app(settings: Settings | None = None, rules: Ruleset | None = None) -
 def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Worker:
     """Build the app and return it with its agents, table and topics."""
     faust_fixes.apply()
-    faust_speedups.apply()
     settings = settings or Settings()
     ruleset = rules or load_ruleset(settings.rules)
     qualifier = Qualifier(ruleset)
