@@ -12,6 +12,10 @@ REKEY_WAIT_S: Final = 0.005  # ... or those that arrived within this time
 # A record stays below this size when it can (one event may be larger; Kafka's default
 # limit of 1 MB per record is far above the 256 KB an input event may have).
 REKEY_RECORD_BYTES: Final = 512 * 1024
+# ... and holds at most this many events: the qualify agent stores up to one state per
+# event of a record at once, and faust throttles its consumer (with a warning) while more
+# than 100 table writes wait in its producer buffer.
+REKEY_RECORD_EVENTS: Final = 100
 
 
 class RekeyBuffer:
@@ -27,11 +31,14 @@ class RekeyBuffer:
         self.sizes: dict[int, int] = {}
 
     def add(self, key: str, encoded_event: bytes) -> list[dict[str, Any]]:
-        """Add an event; return records to send first (its partition's, were it to grow too big)."""
+        """Add an event; return records to send first (its partition's, if full)."""
         partition = partition_of(key.encode(), self.partitions)
         item = rekeyed_item(key, encoded_event)
         ready = []
-        if partition in self.items and self.sizes[partition] + len(item) > REKEY_RECORD_BYTES:
+        if partition in self.items and (
+            self.sizes[partition] + len(item) > REKEY_RECORD_BYTES
+            or len(self.items[partition]) >= REKEY_RECORD_EVENTS
+        ):
             ready.append(self._record(partition))
         self.items.setdefault(partition, []).append(item)
         self.sizes[partition] = self.sizes.get(partition, 0) + len(item)

@@ -14,7 +14,7 @@ from streams.codec import (
     rekeyed_event_ids,
 )
 from streams.core.events import LeadEvent
-from streams.rekey import REKEY_RECORD_BYTES, RekeyBuffer
+from streams.rekey import REKEY_RECORD_BYTES, REKEY_RECORD_EVENTS, RekeyBuffer
 from streams.topics import partition_of
 
 PARTITIONS = 4
@@ -67,6 +67,16 @@ def test_a_partition_group_is_sent_before_it_grows_too_big() -> None:
     assert all(len(r["value"]) <= REKEY_RECORD_BYTES for r in records)
     ids = [i for r in records for i in rekeyed_event_ids(r["value"])]
     assert ids == [f"L1-{n}" for n in range(7)]
+
+
+def test_a_record_holds_at_most_a_fixed_number_of_events() -> None:
+    buffer = RekeyBuffer(PARTITIONS)
+    early: list[dict[str, Any]] = []
+    for n in range(2 * REKEY_RECORD_EVENTS + 1):
+        early.extend(buffer.add("L1", encode_lead_event(event("L1", n))))
+    records = [*early, *buffer.drain()]
+    counts = [len(rekeyed_event_ids(r["value"])) for r in records]
+    assert counts == [REKEY_RECORD_EVENTS, REKEY_RECORD_EVENTS, 1]
 
 
 def test_a_record_of_one_bare_event_is_read_with_the_record_key() -> None:
