@@ -94,8 +94,8 @@ async def run_leadq(
             committed = await watch.committed(group)
             if on_progress is not None and time.monotonic() - last >= 5:
                 last = time.monotonic()
-                rekeyed = sum(o for tp, o in committed.items() if tp.topic == names.events_by_lead)
-                on_progress(rekeyed)
+                # Input events taken in (events-by-lead records hold several events each).
+                on_progress(sum(o for tp, o in committed.items() if tp in preload.ends))
             if not reached(committed, preload.ends):
                 return False
             return reached(committed, await watch.ends([names.events_by_lead]))

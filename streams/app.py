@@ -26,7 +26,7 @@ from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
 from streams.kafka_clients import faust_credentials
-from streams.rekey import REKEY_BATCH, REKEY_WAIT_S, RekeyBuffer
+from streams.rekey import REKEY_BATCH, REKEY_RECORD_EVENTS, REKEY_WAIT_S, RekeyBuffer
 from streams.settings import Settings
 from streams.topics import LEAD_TABLE, TopicNames
 
@@ -196,6 +196,21 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
                 await retry_or_stop("sending stage changes", send_all, changes)
             for raw_key, new_state in states.items():
                 await retry_or_stop("storing the lead state", store, raw_key, new_state)
+            if states:
+                await hand_over_changelog()
+
+    async def hand_over_changelog() -> None:
+        """Let faust hand the record's changelog writes to the producer before going on.
+
+        Table writes queue their changelog records in faust's producer buffer; while more
+        than 100 wait there, faust throttles its consumer for every fetched message, and
+        a starved worker then takes in ever smaller batches. Waiting here instead keeps
+        the buffer short.
+        """
+        buffer = app.producer.buffer
+        await asyncio.sleep(0)  # faust's buffer task usually drains it in one go
+        if buffer.size > REKEY_RECORD_EVENTS:
+            await buffer.flush()
 
     def load(raw_key: bytes, key: str) -> LeadState:
         stored = table.get(raw_key)
