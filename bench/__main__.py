@@ -31,8 +31,11 @@ from bench.report import (
 )
 from streams.core.qualify import ANONYMOUS_PREFIX
 
-# Sized so that the whole run stays under 15 minutes on 2 cores (see the README).
-FULL_EVENTS = 50_000
+# The issue's size: >= 500,000 events over >= 50,000 leads (about 576,000 events).
+FULL_LEADS = 50_000
+# leadq's throughput runs read a smaller stream from the same simulator (the baseline reads
+# it too, for the ratio), so that the whole run stays under 15 minutes on 2 cores.
+SAMPLE_LEADS = 10_000
 QUICK_EVENTS = 20_000
 RECOVERY_LEADS = 1_000_000
 QUICK_RECOVERY_LEADS = 100_000
@@ -46,6 +49,7 @@ class Options:
 
     events: int | None
     leads: int | None
+    sample_leads: int | None  # leadq's (and the ratio's) stream; None: the full stream
     runs: int
     seed: int
     rate: float
@@ -62,8 +66,15 @@ class Options:
         """ "quick", "full" (the default sizes) or "custom"."""
         if self.quick:
             return "quick"
-        default = (FULL_EVENTS, None, RECOVERY_LEADS, LATENCY_S, 3)
-        mine = (self.events, self.leads, self.recovery_leads, self.latency_s, self.runs)
+        default = (None, FULL_LEADS, SAMPLE_LEADS, RECOVERY_LEADS, LATENCY_S, 3)
+        mine = (
+            self.events,
+            self.leads,
+            self.sample_leads,
+            self.recovery_leads,
+            self.latency_s,
+            self.runs,
+        )
         return "full" if mine == default else "custom"
 
 
@@ -73,9 +84,17 @@ def parse(argv: list[str] | None = None) -> Options:
         prog="python -m bench",
         description="Throughput, latency, recovery and memory of leadq vs a plain aiokafka loop.",
     )
-    parser.add_argument("--events", type=int, help=f"input events (default {FULL_EVENTS:,})")
+    parser.add_argument("--events", type=int, help="input events (default: all events of --leads)")
     parser.add_argument(
-        "--leads", type=int, help="simulated leads (default: as many as give --events)"
+        "--leads",
+        type=int,
+        help=f"simulated leads (default {FULL_LEADS:,}, or as many as give --events)",
+    )
+    parser.add_argument(
+        "--sample-leads",
+        type=int,
+        help=f"leads of the smaller stream that the throughput comparison (baseline and "
+        f"leadq) reads (default {SAMPLE_LEADS:,}; 0: the full stream)",
     )
     parser.add_argument("--runs", type=int, default=3, help="throughput runs of each (median)")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed")
@@ -102,11 +121,14 @@ def parse(argv: list[str] | None = None) -> Options:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     quick: bool = args.quick
+    sized = args.events is not None or args.leads is not None
+    sample: int | None = args.sample_leads
+    if sample is None and not quick and not sized:
+        sample = SAMPLE_LEADS
     return Options(
-        events=args.events
-        if args.events is not None or args.leads is not None
-        else (QUICK_EVENTS if quick else FULL_EVENTS),
-        leads=args.leads,
+        events=args.events if sized or not quick else QUICK_EVENTS,
+        leads=args.leads if sized or quick else FULL_LEADS,
+        sample_leads=sample or None,
         runs=args.runs,
         seed=args.seed,
         rate=args.rate,
@@ -128,29 +150,44 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
         events = events[: opts.events]
     loaded = await preload(env.settings(), events, leads)
     del events
+    sample = loaded
+    if opts.sample_leads is not None and opts.sample_leads < leads:
+        say(f"the throughput comparison reads a stream of {opts.sample_leads:,} leads")
+        sample_events = simulate(opts.sample_leads, opts.seed)
+        sample = await preload(env.settings("sample."), sample_events, opts.sample_leads)
+        del sample_events
+    full_baselines: list[BaselineResult] = []
     baselines: list[BaselineResult] = []
     leadqs: list[LeadqResult] = []
     for run in range(1, opts.runs + 1):  # interleaved, so drifting noise hits both alike
+        if sample is not loaded:
+            say(f"run {run}/{opts.runs}: baseline over the full stream")
+            b = await run_baseline(loaded, f"full{run}", report_progress("baseline", loaded.events))
+            say(f"baseline (full stream) run {run}: {b.events_per_s:,.0f} events/s")
+            full_baselines.append(b)
         say(f"throughput run {run}/{opts.runs}: baseline")
-        b = await run_baseline(loaded, f"run{run}", report_progress("baseline", loaded.events))
+        b = await run_baseline(sample, f"run{run}", report_progress("baseline", sample.events))
         say(f"baseline run {run}: {b.events_per_s:,.0f} events/s ({b.seconds:.1f}s)")
         baselines.append(b)
         say(f"throughput run {run}/{opts.runs}: leadq")
         q = await run_leadq(
-            loaded,
+            sample,
             f"run{run}",
             env.work_dir / f"leadq-run{run}",
-            report_progress("leadq", loaded.events),
+            report_progress("leadq", sample.events),
         )
-        say(f"leadq run {run}: {q.events_per_s:,.0f} events/s ({q.seconds:.1f}s)")
+        say(
+            f"leadq run {run}: {q.events_per_s:,.0f} events/s ({q.seconds:.1f}s, "
+            f"{q.cpu_us_per_event or 0:,.0f} µs of worker CPU per event)"
+        )
         leadqs.append(q)
     if opts.profile is not None:  # an extra run: sampling costs CPU, so it is not counted
         say("profiling run (not counted): leadq under py-spy")
         await run_leadq(
-            loaded,
+            sample,
             "profile",
             env.work_dir / "leadq-profile",
-            report_progress("leadq (profiled)", loaded.events),
+            report_progress("leadq (profiled)", sample.events),
             profile=opts.profile.resolve(),
         )
     expected: dict[str, str] = {
@@ -159,7 +196,7 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
         if s.stage != "lead" and not k.startswith(ANONYMOUS_PREFIX)
     }
     differ = set().union(*(_differing(expected, q.final_stages) for q in leadqs))
-    explained = differ & loaded.profiled
+    explained = differ & sample.profiled
     errors: dict[str, str] = {}
     latency: LatencyResult | None = None
     recovery: RecoveryResult | None = None
@@ -174,7 +211,7 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
     try:
         recovery = await run_recovery(
             env.settings("rec."),
-            baselines[0].states,
+            (full_baselines or baselines)[0].states,
             opts.recovery_leads,
             env.work_dir / "recovery",
         )
@@ -208,6 +245,13 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
         recovery_changelog_mb=recovery.changelog_bytes / 1e6 if recovery else None,
         peak_rss_mb=recovery.peak_rss_mb if recovery else None,
         wall_s=time.monotonic() - began,
+        sample_events=sample.events if sample is not loaded else None,
+        sample_leads=sample.leads if sample is not loaded else None,
+        sample_by_kind=sample.by_kind if sample is not loaded else None,
+        baseline_full_runs=[b.events_per_s for b in full_baselines],
+        baseline_full_cpu=[b.cpu_share for b in full_baselines],
+        baseline_cpu_us=[b.cpu_us_per_event for b in baselines],
+        leadq_cpu_us=[q.cpu_us_per_event for q in leadqs],
         worker_env=worker_overrides(dict(os.environ)),
         errors=errors,
     )

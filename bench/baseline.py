@@ -74,6 +74,11 @@ class BaselineResult:
         return self.cpu_s / self.seconds if self.seconds > 0 else 0.0
 
     @property
+    def cpu_us_per_event(self) -> float:
+        """CPU time per input event, in microseconds (noise-robust)."""
+        return self.cpu_s / self.events * 1e6 if self.events else 0.0
+
+    @property
     def events_per_s(self) -> float:
         """Input records processed per second."""
         return self.events / self.seconds if self.seconds > 0 else 0.0

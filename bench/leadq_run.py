@@ -46,6 +46,11 @@ class LeadqResult:
         return self.cpu_s / self.seconds if self.cpu_s is not None and self.seconds > 0 else None
 
     @property
+    def cpu_us_per_event(self) -> float | None:
+        """The worker's CPU time per input event, in microseconds (noise-robust)."""
+        return self.cpu_s / self.events * 1e6 if self.cpu_s is not None and self.events else None
+
+    @property
     def events_per_s(self) -> float:
         """Input records processed (re-keyed and qualified) per second."""
         return self.events / self.seconds if self.seconds > 0 else 0.0
@@ -89,8 +94,8 @@ async def run_leadq(
             committed = await watch.committed(group)
             if on_progress is not None and time.monotonic() - last >= 5:
                 last = time.monotonic()
-                rekeyed = sum(o for tp, o in committed.items() if tp.topic == names.events_by_lead)
-                on_progress(rekeyed)
+                # Input events taken in (events-by-lead records hold several events each).
+                on_progress(sum(o for tp, o in committed.items() if tp in preload.ends))
             if not reached(committed, preload.ends):
                 return False
             return reached(committed, await watch.ends([names.events_by_lead]))

@@ -118,6 +118,16 @@ class Figures:
     wall_s: float
     worker_env: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # step -> why it failed
+    # The smaller stream the throughput comparison reads (None: the full stream), and the
+    # baseline's runs over the full stream in that case.
+    sample_events: int | None = None
+    sample_leads: int | None = None
+    sample_by_kind: dict[str, int] | None = None
+    baseline_full_runs: list[float] = field(default_factory=list)
+    baseline_full_cpu: list[float] = field(default_factory=list)
+    # CPU time per input event (µs): the baseline process's, the leadq worker's.
+    baseline_cpu_us: list[float] = field(default_factory=list)
+    leadq_cpu_us: list[float | None] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -134,6 +144,14 @@ class Figures:
     def ratio(self) -> float:
         """leadq / baseline throughput."""
         return self.leadq / self.baseline if self.baseline > 0 else math.nan
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Baseline CPU per event / leadq worker CPU per event (medians): noise-robust."""
+        known = [v for v in self.leadq_cpu_us if v is not None]
+        if not known or not self.baseline_cpu_us:
+            return math.nan
+        return median(self.baseline_cpu_us) / median(known)
 
     @property
     def kept_up(self) -> bool:
@@ -157,6 +175,16 @@ def to_json(f: Figures) -> dict[str, Any]:
             "started_at": f.started_at.isoformat(timespec="seconds"),
             "wall_s": _round(f.wall_s, 1),
             "stream": {"events": f.events, "leads": f.leads, "by_kind": f.by_kind},
+            "throughput_stream": {
+                "events": f.sample_events or f.events,
+                "leads": f.sample_leads or f.leads,
+                "by_kind": f.sample_by_kind or f.by_kind,
+            },
+            "runs_events_per_s_baseline_full_stream": [_round(r) for r in f.baseline_full_runs],
+            "runs_cpu_share_baseline_full_stream": [_round(c, 2) for c in f.baseline_full_cpu],
+            "runs_cpu_us_per_event_baseline": [_round(c) for c in f.baseline_cpu_us],
+            "runs_cpu_us_per_event_leadq": [_round(c) for c in f.leadq_cpu_us],
+            "cpu_per_event_ratio": _round(f.cpu_ratio, 4),
             "store": f.store,
             "partitions": f.partitions,
             "worker_env": f.worker_env,
@@ -194,21 +222,27 @@ def _num(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _share(values: Sequence[float | None]) -> str:
+def _share(values: Sequence[float | None], us: Sequence[float | None] = ()) -> str:
     known = [v for v in values if v is not None]
     if not known:
         return "CPU not measured"
-    return f"{median(known):.0%} of a core busy"
+    per_event = [v for v in us if v is not None]
+    cost = f", {median(per_event):,.0f} µs CPU per event" if per_event else ""
+    return f"{median(known):.0%} of a core busy{cost}"
+
+
+def _kinds(by_kind: dict[str, int], events: int) -> str:
+    return ", ".join(f"{k} {v / events:.0%}" for k, v in sorted(by_kind.items()))
 
 
 def render_table(f: Figures) -> str:
     """The run's table (Markdown), with the machine and the stream it was measured on."""
     m = f.machine
-    kinds = ", ".join(f"{k} {v / f.events:.0%}" for k, v in sorted(f.by_kind.items()))
+    kinds = _kinds(f.by_kind, f.events)
     runs_b = " / ".join(_num(r) for r in f.baseline_runs)
     runs_l = " / ".join(_num(r) for r in f.leadq_runs)
-    cpu_b = _share(f.baseline_cpu)
-    cpu_l = _share(f.leadq_cpu)
+    cpu_b = _share(f.baseline_cpu, f.baseline_cpu_us)
+    cpu_l = _share(f.leadq_cpu, f.leadq_cpu_us)
     lat = f.latency_ms
     load = "kept up" if f.kept_up else "did NOT keep up"
     if f.final_stage_mismatches is None:
@@ -223,17 +257,35 @@ def render_table(f: Figures) -> str:
             " in another order: by design, see README)"
         )
     rec_leads = f"{f.recovery_leads:,} leads"
-    rows = [
-        ("input stream", f"{f.events:,} events over {f.leads:,} leads ({kinds})"),
+    rows = [("input stream", f"{f.events:,} events over {f.leads:,} leads ({kinds})")]
+    over = ""
+    if f.sample_events is not None:
+        runs_f = " / ".join(_num(r) for r in f.baseline_full_runs)
+        sample_kinds = _kinds(f.sample_by_kind or {}, f.sample_events)
+        rows += [
+            (
+                f"baseline events/s over that whole stream, median of {len(f.baseline_full_runs)}",
+                f"**{_num(median(f.baseline_full_runs))}** (runs {runs_f}; "
+                f"{_share(f.baseline_full_cpu)})",
+            ),
+            (
+                "throughput comparison stream (both engines)",
+                f"{f.sample_events:,} events over {f.sample_leads or 0:,} leads, same simulator "
+                f"and seed ({sample_kinds})",
+            ),
+        ]
+        over = " over the comparison stream"
+    cpu_ratio = f"; CPU per event, baseline / leadq: {_num(f.cpu_ratio, 3)}"
+    rows += [
         (
-            f"baseline events/s, median of {len(f.baseline_runs)}",
+            f"baseline events/s{over}, median of {len(f.baseline_runs)}",
             f"**{_num(f.baseline)}** (runs {runs_b}; {cpu_b})",
         ),
         (
-            f"leadq events/s, median of {len(f.leadq_runs)}",
+            f"leadq events/s{over}, median of {len(f.leadq_runs)}",
             f"**{_num(f.leadq)}** (runs {runs_l}; {cpu_l})",
         ),
-        ("ratio leadq / baseline", f"**{_num(f.ratio, 3)}**"),
+        ("ratio leadq / baseline", f"**{_num(f.ratio, 3)}**{cpu_ratio if f.leadq_cpu_us else ''}"),
         (
             "stage changes emitted (per run)",
             f"baseline {f.stage_changes_baseline:,}, leadq {f.stage_changes_leadq:,}; {agree}",

@@ -20,13 +20,15 @@ from streams.codec import (
     partition_key,
     to_lead_event,
 )
-from streams.core.qualify import Outcome, Qualifier
+from streams.core.events import LeadEvent
+from streams.core.qualify import Qualifier
 from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
 from streams.kafka_clients import faust_credentials
+from streams.rekey import REKEY_BATCH, REKEY_RECORD_EVENTS, REKEY_WAIT_S, RekeyBuffer
 from streams.settings import Settings
-from streams.timers import DueIndex, process_record
+from streams.timers import DueIndex, Tick, decode_record, encode_tick, process_item
 from streams.topics import LEAD_TABLE, TopicNames
 
 log = logging.getLogger(__name__)
@@ -108,41 +110,56 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         value_type=bytes,
     )
 
-    async def reject(message: Any, rejection: Rejection) -> None:
+    async def reject(
+        message: Any, rejection: Rejection, key: bytes | None = None, value: bytes | None = None
+    ) -> None:
+        """Dead-letter a message (or, with key and value, one event of a batched record)."""
         await dead_letter.send(
-            key=message.key,
+            key=key if value is not None else message.key,
             value=encode_dead_letter(
                 source_topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
-                key=message.key,
-                value=message.value,
+                key=key if value is not None else message.key,
+                value=value if value is not None else message.value,
                 rejection=rejection,
             ),
         )
 
     def ingest_agent(kind: TopicKind) -> Any:
-        """Validate one input topic, send rejects to the dead letters, re-key the rest by lead."""
+        """Validate one input topic, send rejects to the dead letters, re-key the rest by lead.
+
+        Events are taken in batches (up to REKEY_BATCH, or what arrived within REKEY_WAIT_S)
+        and each batch's events are sent as one record per events-by-lead partition, in
+        their order: one produce and one consume per record instead of per event. faust
+        acks a batch's events only after this body has handed its records to the producer,
+        and flushes the producer before it commits their offsets.
+        """
         topic = app.topic(
             names.inputs[kind], key_serializer="raw", value_serializer="raw", allow_empty=True
         )
 
         async def ingest(stream: Any) -> None:
-            async for event in stream.events():
-                message = event.message
-                decoded = decode(kind, message.value)
-                if isinstance(decoded, Rejection):
-                    await retry_or_stop("dead-lettering", reject, message, decoded)
-                    continue
-                try:
-                    lead_event = to_lead_event(decoded)
-                    key = partition_key(lead_event).encode()
-                    value = encode_lead_event(lead_event)
-                except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
-                    unusable = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
-                    await retry_or_stop("dead-lettering", reject, message, unusable)
-                    continue
-                await retry_or_stop("re-keying", by_lead.send, key=key, value=value)
+            async for events in stream.take_events(REKEY_BATCH, within=REKEY_WAIT_S):
+                pending = RekeyBuffer(settings.partitions)
+                for event in events:
+                    message = event.message
+                    decoded = decode(kind, message.value)
+                    if isinstance(decoded, Rejection):
+                        await retry_or_stop("dead-lettering", reject, message, decoded)
+                        continue
+                    try:
+                        lead_event = to_lead_event(decoded)
+                        key = partition_key(lead_event)
+                        value = encode_lead_event(lead_event)
+                    except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
+                        unusable = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
+                        await retry_or_stop("dead-lettering", reject, message, unusable)
+                        continue
+                    for record in pending.add(key, value):
+                        await retry_or_stop("re-keying", by_lead.send, **record)
+                for record in pending.drain():
+                    await retry_or_stop("re-keying", by_lead.send, **record)
 
         return app.agent(topic, name=f"ingest-{kind}")(ingest)
 
@@ -152,43 +169,80 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
 
     @app.agent(by_lead, name="qualify")  # type: ignore[untyped-decorator]
     async def qualify(stream: Any) -> None:
-        """Apply the rules to each lead's state (an event, or a timer tick); send stage
-        changes and hand-overs, then store the state."""
-        async for event in stream.events():
-            raw_key: bytes = event.key  # table keys are bytes, as they come back on recovery
-            stored = table.get(raw_key)
-            state = decode_state(stored) if stored is not None else LeadState(raw_key.decode())
-            try:
-                outcome = process_record(qualifier, state, event.value)
-            except Exception as exc:  # a rules bug must not stall the partition
-                log.exception("qualifying a record of %r failed", raw_key)
-                problem = Rejection("processing_error", repr(exc))
-                await retry_or_stop("dead-lettering", reject, event.message, problem)
-                continue
-            if outcome.rejection is not None:
-                code, message = outcome.rejection.code, outcome.rejection.message
-                if code == "identity_conflict":
-                    log.warning("identity conflict: %s", message)
-                rejection = Rejection(code, message)
-                await retry_or_stop("dead-lettering", reject, event.message, rejection)
-            if outcome.state is state:
-                continue
-            if outcome.changes or outcome.forward:
-                # The changes must be durable before the state that remembers them is:
-                # after a crash in between, the event is processed again and re-emits
-                # the same changes (same change_id, same content) instead of losing them.
-                await retry_or_stop("sending stage changes", send_outcome, raw_key, outcome)
-            await retry_or_stop("storing the lead state", store, raw_key, outcome.state)
-            due.observe(outcome.state.clock_ms)
-            due.update(raw_key, qualifier.next_due_ms(outcome.state))
+        """Apply the rules to each lead's state; send stage changes and hand-overs, then
+        store the state.
 
-    async def send_outcome(key: bytes, outcome: Outcome) -> None:
-        pending = [
-            await stage_changes.send(key=key, value=encode_stage_change(c)) for c in outcome.changes
-        ]
+        A record holds a batch of events (see RekeyBuffer), one event a visitor hands over
+        to its lead, or a timer tick: they are applied in order, then the record's stage
+        changes and hand-overs are sent and acknowledged, and only then is each changed
+        lead's final state stored. After a crash in between, the whole record is processed
+        again from the states stored before it and re-emits the same changes (same
+        change_id, same content) instead of losing them.
+        """
+        async for event in stream.events():
+            states: dict[bytes, LeadState] = {}  # changed by this record, not yet stored
+            changes: list[tuple[bytes, bytes]] = []
+            forward: list[LeadEvent] = []
+            for key, item in decode_record(event.value, event.key):
+                raw_key = key.encode()  # table keys are bytes, as they come back on recovery
+                state = states[raw_key] if raw_key in states else load(raw_key, key)
+                try:
+                    outcome = process_item(qualifier, state, item)
+                except Exception as exc:  # a rules bug must not stall the partition
+                    log.exception("qualifying %r for %r failed", item, key)
+                    problem = Rejection("processing_error", repr(exc))
+                    await retry_or_stop(
+                        "dead-lettering", reject, event.message, problem, raw_key, encoded(item)
+                    )
+                    continue
+                if outcome.rejection is not None:
+                    code, message = outcome.rejection.code, outcome.rejection.message
+                    if code == "identity_conflict":
+                        log.warning("identity conflict: %s", message)
+                    rejection = Rejection(code, message)
+                    await retry_or_stop(
+                        "dead-lettering", reject, event.message, rejection, raw_key, encoded(item)
+                    )
+                if outcome.state is not state:
+                    states[raw_key] = outcome.state
+                    changes.extend((raw_key, encode_stage_change(c)) for c in outcome.changes)
+                    forward.extend(outcome.forward)
+            if changes or forward:
+                # The changes must be durable before the states that remember them are.
+                await retry_or_stop("sending stage changes", send_all, changes, forward)
+            for raw_key, new_state in states.items():
+                await retry_or_stop("storing the lead state", store, raw_key, new_state)
+                due.observe(new_state.clock_ms)
+                due.update(raw_key, qualifier.next_due_ms(new_state))
+            if states:
+                await hand_over_changelog()
+
+    def encoded(item: LeadEvent | Tick) -> bytes:
+        return encode_lead_event(item) if isinstance(item, LeadEvent) else encode_tick(item.now_ms)
+
+    async def hand_over_changelog() -> None:
+        """Let faust hand the record's changelog writes to the producer before going on.
+
+        Table writes queue their changelog records in faust's producer buffer; while more
+        than 100 wait there, faust throttles its consumer for every fetched message, and
+        a starved worker then takes in ever smaller batches. Waiting here instead keeps
+        the buffer short.
+        """
+        buffer = app.producer.buffer
+        await asyncio.sleep(0)  # faust's buffer task usually drains it in one go
+        if buffer.size > REKEY_RECORD_EVENTS:
+            await buffer.flush()
+
+    def load(raw_key: bytes, key: str) -> LeadState:
+        stored = table.get(raw_key)
+        return decode_state(stored) if stored is not None else LeadState(key=key)
+
+    async def send_all(records: list[tuple[bytes, bytes]], forward: list[LeadEvent]) -> None:
+        """Stage changes, and events handed over to their lead's key (its partition)."""
+        pending = [await stage_changes.send(key=k, value=v) for k, v in records]
         pending += [
             await by_lead.send(key=(e.lead_id or "").encode(), value=encode_lead_event(e))
-            for e in outcome.forward
+            for e in forward
         ]
         await asyncio.gather(*pending)
 

@@ -1,8 +1,9 @@
-"""orjson encoding of the internal event topic, the table state, stage changes and dead letters."""
+"""orjson encoding of the events-by-lead topic, table state, stage changes and dead letters."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,8 +49,8 @@ def partition_key(event: LeadEvent) -> str:
     return routing_key(event)
 
 
-def encode_lead_event(event: LeadEvent) -> bytes:
-    """Compact JSON for the internal events-by-lead topic."""
+def lead_event_record(event: LeadEvent) -> dict[str, Any]:
+    """Compact JSON-ready form of an event for the internal events-by-lead topic."""
     body: dict[str, Any] = {
         "i": event.event_id,
         "t": event.type,
@@ -62,12 +63,15 @@ def encode_lead_event(event: LeadEvent) -> bytes:
         body["a"] = event.anonymous_id
     if event.merged_from is not None:
         body["m"] = event.merged_from
-    return orjson.dumps(body)
+    return body
 
 
-def decode_lead_event(raw: bytes) -> LeadEvent:
-    """Inverse of encode_lead_event."""
-    body = orjson.loads(raw)
+def encode_lead_event(event: LeadEvent) -> bytes:
+    """Compact JSON of one event (raises TypeError/ValueError if it cannot be carried)."""
+    return orjson.dumps(lead_event_record(event))
+
+
+def _lead_event(body: dict[str, Any]) -> LeadEvent:
     return LeadEvent(
         event_id=body["i"],
         type=body["t"],
@@ -77,6 +81,41 @@ def decode_lead_event(raw: bytes) -> LeadEvent:
         properties=body["p"],
         merged_from=body.get("m"),
     )
+
+
+def decode_lead_event(raw: bytes) -> LeadEvent:
+    """Inverse of encode_lead_event."""
+    return _lead_event(orjson.loads(raw))
+
+
+def rekeyed_item(key: str, encoded_event: bytes) -> bytes:
+    """One entry of an events-by-lead batch: the partition key and encode_lead_event's bytes."""
+    return b'{"k":' + orjson.dumps(key) + b',"e":' + encoded_event + b"}"
+
+
+def join_rekeyed(items: Sequence[bytes]) -> bytes:
+    """An events-by-lead record: several rekeyed_item entries of one partition, in order."""
+    return b"[" + b",".join(items) + b"]"
+
+
+def decode_rekeyed(raw: bytes, key: bytes | None) -> list[tuple[str, LeadEvent]]:
+    """The (partition key, event) pairs of an events-by-lead record, in order.
+
+    A record holding one bare event (as leadq wrote them before it batched) is keyed by
+    the record's key.
+    """
+    body = orjson.loads(raw)
+    if isinstance(body, dict):
+        return [((key or b"").decode(), _lead_event(body))]
+    return [(item["k"], _lead_event(item["e"])) for item in body]
+
+
+def rekeyed_event_ids(raw: bytes, inputs_only: bool = False) -> list[str]:
+    """The event ids in an events-by-lead record (for watchers and tests): none for a timer
+    tick; with inputs_only, not those of events a visitor handed over to its lead."""
+    body = orjson.loads(raw)
+    events = [body] if isinstance(body, dict) else [item["e"] for item in body]
+    return [str(e["i"]) for e in events if "i" in e and not (inputs_only and "m" in e)]
 
 
 def encode_state(state: LeadState) -> bytes:

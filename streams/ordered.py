@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.codec import rekeyed_event_ids
 from streams.kafka_clients import kafka_client_kwargs
 from streams.settings import Settings
 from streams.topics import TopicNames
@@ -49,7 +50,8 @@ class EventsByLeadWatcher:
                 raise TimeoutError(f"event {event_id} was not taken in within {timeout}s")
             batch = await self.consumer.getmany(timeout_ms=100)
             for messages in batch.values():
-                self.seen.update(orjson.loads(m.value)["i"] for m in messages)
+                for m in messages:
+                    self.seen.update(rekeyed_event_ids(m.value))
 
 
 async def produce_in_order(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 import orjson
 
-from streams.codec import decode_lead_event, decode_state
+from streams.codec import decode_rekeyed, decode_state
+from streams.core.events import LeadEvent
 from streams.core.qualify import Outcome, Qualifier
 from streams.core.state import LeadState
 
@@ -29,15 +31,30 @@ def tick_time(raw: bytes) -> int | None:
     return int(orjson.loads(raw)["tick"])
 
 
-def process_record(qualifier: Qualifier, state: LeadState, value: bytes) -> Outcome:
-    """What a record of the by-lead topic does to a state: an event is processed; a tick
-    applies the time-driven changes due by its time."""
-    now_ms = tick_time(value)
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A timer tick for one key: apply the time-driven changes due by now_ms."""
+
+    now_ms: int
+
+
+def decode_record(raw: bytes, key: bytes | None) -> list[tuple[str, LeadEvent | Tick]]:
+    """The (key, event or tick) items of a by-lead record, in order: a batch of re-keyed
+    events, one handed-over event, or a timer tick for the record's key."""
+    now_ms = tick_time(raw)
     if now_ms is None:
-        return qualifier.process(state, decode_lead_event(value))
+        return list(decode_rekeyed(raw, key))
+    return [((key or b"").decode(), Tick(now_ms))]
+
+
+def process_item(qualifier: Qualifier, state: LeadState, item: LeadEvent | Tick) -> Outcome:
+    """What an item of a by-lead record does to a state: an event is processed; a tick
+    applies the time-driven changes due by its time."""
+    if isinstance(item, LeadEvent):
+        return qualifier.process(state, item)
     if state.sequence == 0:  # a tick for a lead this worker has no state for
         return Outcome(state)
-    new_state, changes = qualifier.advance(state, now_ms)
+    new_state, changes = qualifier.advance(state, item.now_ms)
     return Outcome(new_state, tuple(changes))
 
 

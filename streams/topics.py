@@ -9,6 +9,7 @@ from typing import Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from schemas.decode import TOPIC_KINDS, TopicKind
 from streams.kafka_clients import kafka_client_kwargs
@@ -54,6 +55,12 @@ class TopicNames:
             self.events_by_lead,
             self.changelog,
         ]
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as Java's and aiokafka's) gives a key."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 async def ensure_topics(settings: Settings, timeout_s: float = METADATA_TIMEOUT_S) -> list[str]:

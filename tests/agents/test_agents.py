@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
 
+from schemas.decode import Rejection, decode
 from streams.app import Worker, build
-from streams.codec import decode_state
+from streams.codec import decode_state, encode_lead_event, to_lead_event
+from streams.rekey import RekeyBuffer
 from streams.scenarios import scenario
 from streams.settings import Settings
+from streams.topics import partition_of
 
 pytestmark = pytest.mark.asyncio
 
@@ -22,15 +26,25 @@ class Recorder:
     """Stands in for a topic's send(): records what an agent sends."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, dict[str, Any]]] = []
+        self.sent: list[tuple[bytes | None, Any]] = []
+        self.partitions: list[int | None] = []
 
     async def send(
-        self, *, key: bytes | None = None, value: bytes, **_: Any
+        self, *, key: bytes | None = None, value: bytes, partition: int | None = None, **_: Any
     ) -> asyncio.Future[None]:
         self.sent.append((key, orjson.loads(value)))
+        self.partitions.append(partition)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Return once the condition holds (bound it with asyncio.wait_for)."""
+    while True:
+        if condition():
+            return
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -58,9 +72,9 @@ async def test_ingest_rejects_bad_input_with_reason_and_rekeys_valid_events(
     assert dead["error"]["code"] == "invalid_json"
     assert dead["source_topic"] == "agents.leads.website"
     assert dead["value"] == "{oops"
-    [(key, rekeyed)] = outputs["by_lead"].sent
-    assert key == b"L-7"
-    assert rekeyed["i"] == valid["event_id"]
+    [(_, [rekeyed])] = outputs["by_lead"].sent
+    assert rekeyed["k"] == "L-7"
+    assert rekeyed["e"]["i"] == valid["event_id"]
 
 
 async def test_qualify_sends_changes_and_stores_state_and_ignores_duplicates(
@@ -102,3 +116,50 @@ async def test_profile_update_affects_fit_for_later_events(
             await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
     [(_, change)] = outputs["stage_changes"].sent
     assert change["scores"]["fit"] == 20
+
+
+async def test_ingest_sends_a_batch_as_one_record_per_lead_partition(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    leads = [f"L-{n}" for n in range(12)]
+    values = [
+        orjson.dumps(scenario("software-ebook-sql").for_lead(lead).steps[1].value) for lead in leads
+    ]
+    async with worker.ingest["website"].test_context() as agent:
+        for value in values:
+            await asyncio.wait_for(agent.put(value), AGENT_TIMEOUT_S)
+    by_lead = outputs["by_lead"]
+    got = [item["k"] for _, items in by_lead.sent for item in items]
+    assert sorted(got) == sorted(leads)
+    partitions = worker.settings.partitions
+    for (_, items), partition in zip(by_lead.sent, by_lead.partitions, strict=True):
+        assert {partition_of(item["k"].encode(), partitions) for item in items} == {partition}
+
+
+async def test_qualify_applies_the_events_of_one_record_in_order(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    steps = scenario("software-demo-sqo").for_lead("L-5").steps
+    buffer = RekeyBuffer(worker.settings.partitions)
+    for step in [*steps, steps[0]]:  # the first event twice: no further effect
+        decoded = decode(step.kind, orjson.dumps(step.value))
+        assert not isinstance(decoded, Rejection)
+        assert buffer.add("L-5", encode_lead_event(to_lead_event(decoded))) == []
+    [record] = buffer.drain()
+    async with worker.qualify.test_context() as agent:
+        await asyncio.wait_for(
+            agent.put(record["value"], partition=record["partition"]), AGENT_TIMEOUT_S
+        )
+
+        def stored_stage() -> str | None:  # put() returns once the record entered the stream
+            raw = worker.table.get(b"L-5")
+            return decode_state(raw).stage if raw is not None else None
+
+        await asyncio.wait_for(until(lambda: stored_stage() == "sqo"), AGENT_TIMEOUT_S)
+        state = decode_state(worker.table.get(b"L-5"))
+    changes = [value for _, value in outputs["stage_changes"].sent]
+    assert [(c["from_stage"], c["to_stage"], c["sequence"]) for c in changes] == [
+        ("lead", "sql", 1),
+        ("sql", "sqo", 2),
+    ]
+    assert (state.stage, state.sequence) == ("sqo", 2)

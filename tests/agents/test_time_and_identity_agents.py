@@ -97,9 +97,12 @@ async def test_identify_hands_the_visitor_history_to_the_lead(tmp_path: Path) ->
     )
     identify = web("i1", "identify", anonymous_id="v-1", lead_id="L-2")
     await ingest(worker, [download, identify])
-    assert [k for k, _ in outputs["by_lead"].sent] == [b"anon:v-1", b"anon:v-1"]
+    rekeyed = len(outputs["by_lead"].sent)
+    # Both are re-keyed to the visitor (records are batches of {"k": key, "e": event}).
+    keys = [item["k"] for _, batch in outputs["by_lead"].sent for item in batch]
+    assert keys == ["anon:v-1", "anon:v-1"]
     await qualify_all(worker, outputs)
-    handed = [(k, v) for k, v in outputs["by_lead"].sent[2:]]
+    handed = outputs["by_lead"].sent[rekeyed:]
     assert [(k, v["i"], v["m"]) for k, v in handed] == [
         (b"L-2", "a1", "v-1"),
         (b"L-2", "i1", "v-1"),

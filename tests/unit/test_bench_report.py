@@ -10,7 +10,14 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.__main__ import FULL_EVENTS, QUICK_EVENTS, QUICK_RECOVERY_LEADS, RECOVERY_LEADS, parse
+from bench.__main__ import (
+    FULL_LEADS,
+    QUICK_EVENTS,
+    QUICK_RECOVERY_LEADS,
+    RECOVERY_LEADS,
+    SAMPLE_LEADS,
+    parse,
+)
 from bench.common import reached, worker_overrides
 from bench.latency import latencies_ms
 from bench.preload import leads_for
@@ -157,6 +164,34 @@ def test_table_is_a_markdown_table_with_one_row_per_figure() -> None:
     assert all(row.endswith("|") and row.count("|") == 3 for row in rows)
 
 
+def test_table_names_the_comparison_stream_and_the_cpu_per_event() -> None:
+    f = figures(
+        events=576_000,
+        leads=50_000,
+        sample_events=115_000,
+        sample_leads=10_000,
+        sample_by_kind={"website": 69_000, "email": 32_000, "call": 7_000, "profile": 7_000},
+        baseline_full_runs=[14_000.0, 15_000.0, 16_000.0],
+        baseline_full_cpu=[0.9, 0.9, 0.9],
+        baseline_cpu_us=[60.0, 70.0, 80.0],
+        leadq_cpu_us=[300.0, None, 350.0],
+    )
+    table = render_table(f)
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    assert len(rows) == 12
+    assert "576,000 events over 50,000 leads" in table
+    assert "over that whole stream, median of 3 | **15,000**" in table
+    assert "115,000 events over 10,000 leads" in table
+    assert "leadq events/s over the comparison stream, median of 3 | **1,100**" in table
+    assert "70 µs CPU per event" in table
+    assert "325 µs CPU per event" in table
+    assert "CPU per event, baseline / leadq: 0.215" in table
+    data = to_json(f)
+    assert data["details"]["throughput_stream"]["events"] == 115_000
+    assert data["details"]["runs_events_per_s_baseline_full_stream"] == [14_000, 15_000, 16_000]
+    assert data["details"]["cpu_per_event_ratio"] == round(70 / 325, 4)
+
+
 def test_table_says_when_the_worker_fell_behind_or_stages_differ() -> None:
     table = render_table(figures(latency_processed_rate=900.0, final_stage_mismatches=3))
     assert "did NOT keep up" in table
@@ -224,23 +259,23 @@ def test_cpu_model_from_proc_cpuinfo() -> None:
 
 def test_default_and_quick_sizes() -> None:
     full, quick = parse([]), parse(["--quick"])
-    assert (full.events, full.recovery_leads, full.runs, full.mode) == (
-        FULL_EVENTS,
-        RECOVERY_LEADS,
-        3,
-        "full",
-    )
-    assert (quick.events, quick.recovery_leads, quick.mode) == (
-        QUICK_EVENTS,
-        QUICK_RECOVERY_LEADS,
-        "quick",
-    )
+    assert (full.events, full.leads, full.sample_leads) == (None, FULL_LEADS, SAMPLE_LEADS)
+    assert (full.recovery_leads, full.runs, full.mode) == (RECOVERY_LEADS, 3, "full")
+    assert (quick.events, quick.leads, quick.sample_leads) == (QUICK_EVENTS, None, None)
+    assert (quick.recovery_leads, quick.mode) == (QUICK_RECOVERY_LEADS, "quick")
     assert parse(["--events", "5000"]).mode == "custom"
+    assert parse(["--sample-leads", "0"]).sample_leads is None
+
+
+def test_the_default_stream_has_the_issue_size() -> None:
+    # >= 500,000 events over >= 50,000 leads (the simulator averages 11.5 events a lead).
+    assert FULL_LEADS >= 50_000
+    assert leads_for(500_000) <= FULL_LEADS
 
 
 def test_leads_alone_leave_the_event_count_open() -> None:
     opts = parse(["--leads", "200"])
-    assert (opts.leads, opts.events) == (200, None)
+    assert (opts.leads, opts.events, opts.sample_leads) == (200, None, None)
 
 
 def test_runs_must_be_positive() -> None:
