@@ -163,9 +163,7 @@ def judge(
     )
 
 
-async def wait_complete(
-    settings: Settings, work: Workload, timeout: float = FINISH_TIMEOUT_S
-) -> list[dict[str, Any]]:
+async def wait_complete(settings: Settings, work: Workload) -> list[dict[str, Any]]:
     """Read stage changes once every lead's final stage is reached, or else once the
     workers have committed every input and re-keyed event: then whatever is missing was
     lost, not late. (A loaded machine makes workers slow; slow must not count as lost.)"""
@@ -174,7 +172,7 @@ async def wait_complete(
             settings,
             "leads.stage-changes",
             until=lambda r: final_stages(r) == work.want_final,
-            timeout=timeout,
+            timeout=FINISH_TIMEOUT_S,
             settle_s=3.0,
         )
     await wait_all_processed(settings)
