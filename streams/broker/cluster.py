@@ -78,6 +78,23 @@ class _Layout:
     nodes: tuple[NodeLayout, ...]
 
 
+def _read_layout(data_dir: Path) -> _Layout | None:
+    """The layout stored in a cluster's data directory, or None when there is none."""
+    path = data_dir / LAYOUT_FILE
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return _Layout(
+            str(stored["cluster_id"]), tuple(NodeLayout(**node) for node in stored["nodes"])
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BrokerError(
+            f"the cluster layout {path} is unreadable ({exc}); delete "
+            f"{data_dir} to start a new cluster."
+        ) from exc
+
+
 def _free_ports(host: str, count: int) -> list[int]:
     """``count`` distinct ports the operating system has free now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -141,16 +158,8 @@ class LocalCluster:
     @classmethod
     def existing(cls, data_dir: Path) -> LocalCluster | None:
         """The cluster a data directory holds (its stored size), or None when it holds none."""
-        try:
-            stored = json.loads((data_dir / LAYOUT_FILE).read_text(encoding="utf-8"))
-            return cls(data_dir=data_dir, size=len(stored["nodes"]))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise BrokerError(
-                f"the cluster layout {data_dir / LAYOUT_FILE} is unreadable ({exc}); delete "
-                f"{data_dir} to start a new cluster."
-            ) from exc
+        layout = _read_layout(data_dir)
+        return None if layout is None else cls(data_dir=data_dir, size=len(layout.nodes))
 
     @property
     def root(self) -> Path:
@@ -170,22 +179,13 @@ class LocalCluster:
 
     def _layout(self) -> _Layout:
         """The stored layout, or a new one (stored) for a cluster started the first time."""
-        try:
-            stored = json.loads(self.layout_file.read_text(encoding="utf-8"))
-            layout = _Layout(
-                str(stored["cluster_id"]), tuple(NodeLayout(**node) for node in stored["nodes"])
-            )
-        except FileNotFoundError:
+        layout = _read_layout(self.root)
+        if layout is None:
             layout = self._planned_layout()
             self.root.mkdir(parents=True, exist_ok=True)
             payload = {"cluster_id": layout.cluster_id, "nodes": [vars(n) for n in layout.nodes]}
             self.layout_file.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
             return layout
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise BrokerError(
-                f"the cluster layout {self.layout_file} is unreadable ({exc}); delete "
-                f"{self.root} to start a new cluster."
-            ) from exc
         if len(layout.nodes) != self.size or (
             self.base_port is not None and layout.nodes[0].port != self.base_port
         ):
