@@ -161,6 +161,18 @@ class OffsetWatch:
         found = await self.admin.list_consumer_group_offsets(group)
         return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
 
+    async def processed(
+        self,
+        committed: dict[TopicPartition, int],
+        input_ends: dict[TopicPartition, int],
+        rekey_topic: str,
+    ) -> bool:
+        """Whether a group's committed offsets cover the input up to input_ends and all
+        that has been re-keyed so far (every event then has had its effect)."""
+        if not reached(committed, input_ends):
+            return False
+        return reached(committed, await self.ends([rekey_topic]))
+
     async def ends(self, topics: Iterable[str]) -> dict[TopicPartition, int]:
         """The current end offset of every partition of the topics."""
         partitions: list[TopicPartition] = []

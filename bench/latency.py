@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import OffsetWatch, reached, say, wait_for
+from bench.common import OffsetWatch, say, wait_for
 from bench.preload import leads_for, simulate
 from bench.worker import launch, output_tail
 from streams.kafka_clients import kafka_client_kwargs
@@ -127,9 +127,7 @@ async def run_latency(
 
             async def processed() -> bool:
                 committed = await watch.committed(group)
-                if not reached(committed, input_ends):
-                    return False
-                return reached(committed, await watch.ends([names.events_by_lead]))
+                return await watch.processed(committed, input_ends, names.events_by_lead)
 
             try:
                 done_at = await wait_for(processed, len(events) / MIN_RATE + 60, "latency drain")

@@ -12,7 +12,6 @@ import orjson
 from bench.common import (
     OffsetWatch,
     cpu_seconds,
-    reached,
     read_range,
     say,
     vm_hwm_mb,
@@ -96,9 +95,7 @@ async def run_leadq(
                 last = time.monotonic()
                 # Input events taken in (events-by-lead records hold several events each).
                 on_progress(sum(o for tp, o in committed.items() if tp in preload.ends))
-            if not reached(committed, preload.ends):
-                return False
-            return reached(committed, await watch.ends([names.events_by_lead]))
+            return await watch.processed(committed, preload.ends, names.events_by_lead)
 
         try:
             try:

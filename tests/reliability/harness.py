@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from bench.common import OffsetWatch, reached
+from bench.common import OffsetWatch, wait_for
 from streams.core.events import Stage
 from streams.core.ruleset import load_ruleset
 from streams.reference import final_stages, illegal_sequences, reference
@@ -186,19 +187,21 @@ async def wait_all_processed(settings: Settings) -> None:
     group = f"{settings.topic_prefix}{settings.app_id}"
     async with OffsetWatch(settings) as watch:
         inputs = await watch.ends(names.inputs.values())
-        deadline = time.monotonic() + PROCESSED_TIMEOUT_S
-        while time.monotonic() < deadline:
+        committed: dict[TopicPartition, int] = {}
+
+        async def processed() -> bool:
+            nonlocal committed
             committed = await watch.committed(group)
-            if reached(committed, inputs) and reached(
-                committed, await watch.ends([names.events_by_lead])
-            ):
-                return
-            await asyncio.sleep(1.0)  # polling interval of the committed offsets
-        lag = sum(max(0, end - committed.get(tp, 0)) for tp, end in inputs.items())
-        raise AssertionError(
-            f"the workers stalled: {lag} input events not committed after "
-            f"{FINISH_TIMEOUT_S + PROCESSED_TIMEOUT_S:g} s"
-        )
+            return await watch.processed(committed, inputs, names.events_by_lead)
+
+        try:
+            await wait_for(processed, PROCESSED_TIMEOUT_S, "workers processing", interval=1.0)
+        except TimeoutError:
+            lag = sum(max(0, end - committed.get(tp, 0)) for tp, end in inputs.items())
+            raise AssertionError(
+                f"the workers stalled: {lag} input events not committed after "
+                f"{FINISH_TIMEOUT_S + PROCESSED_TIMEOUT_S:g} s"
+            ) from None
 
 
 async def read_all(settings: Settings) -> list[dict[str, Any]]:
