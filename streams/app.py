@@ -114,14 +114,16 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         message: Any, rejection: Rejection, key: bytes | None = None, value: bytes | None = None
     ) -> None:
         """Dead-letter a message (or, with key and value, one event of a batched record)."""
+        if value is None:
+            key, value = message.key, message.value
         await dead_letter.send(
-            key=key if value is not None else message.key,
+            key=key,
             value=encode_dead_letter(
                 source_topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
-                key=key if value is not None else message.key,
-                value=value if value is not None else message.value,
+                key=key,
+                value=value,
                 rejection=rejection,
             ),
         )
