@@ -121,11 +121,15 @@ async def test_a_visitor_history_counts_for_its_lead_across_two_workers(
     conflict = event(f"{pairs[0][0]}-i2", "identify", 2, anonymous_id=pairs[0][0], lead_id="x")
     async with running_workers(settings, count=2):
         await produce(settings, [website(v) for v in messages])
+        # The conflicting identify is keyed by its own lead, so it lands in another input
+        # partition than the first identify and could be read first. The first link is the
+        # one processed first: send the conflict once every lead has qualified.
+        await collect(settings, "leads.stage-changes", until=lambda r: len(r) >= len(pairs))
         await produce(settings, [website(conflict)])
+        dead = await collect(settings, "leads.dead-letter", until=lambda r: len(r) >= 1)
         records = await collect(
             settings, "leads.stage-changes", until=lambda r: len(r) >= len(pairs), settle_s=1.0
         )
-        dead = await collect(settings, "leads.dead-letter", until=lambda r: len(r) >= 1)
     by_lead = {r["lead_id"]: r for r in records}
     assert sorted(by_lead) == sorted(lead for _, lead in pairs)
     for visitor, lead in pairs:
