@@ -104,7 +104,7 @@ async def run_latency(
     """Offer `rate` events/s of simulated traffic for `duration_s` to one fresh worker."""
     settings = settings.model_copy(update={"data_dir": data_dir})
     names = TopicNames.of(settings)
-    group = f"{settings.topic_prefix}{settings.app_id}"
+    groups = (settings.worker_group, settings.ingest_group)
     await ensure_topics(settings)
     count = int(rate * duration_s)
     events: list[SimEvent] = simulate(leads_for(count), seed, lead_prefix="lat")[:count]
@@ -126,7 +126,7 @@ async def run_latency(
             input_ends = await watch.ends(names.inputs.values())
 
             async def processed() -> bool:
-                committed = await watch.committed(group)
+                committed = await watch.committed(*groups)
                 return await watch.processed(committed, input_ends, names.events_by_lead)
 
             try:

@@ -183,12 +183,12 @@ async def run_recovery(
         try:
             await _wait_for_change(settings, probe, PROBE_TIMEOUT_S)
         except TimeoutError as exc:
-            group = f"{settings.topic_prefix}{settings.app_id}"
+            groups = (settings.worker_group, settings.ingest_group)
             async with OffsetWatch(settings) as watch:
-                committed = await watch.committed(group)
+                committed = await watch.committed(*groups)
             offsets = ", ".join(f"{tp.topic}[{tp.partition}]={o}" for tp, o in committed.items())
             raise TimeoutError(
-                f"{exc}; committed offsets of {group}: {offsets or 'none'}; "
+                f"{exc}; committed offsets of {groups}: {offsets or 'none'}; "
                 + output_tail(launched.worker)
             ) from None
         resumed_at = time.monotonic()

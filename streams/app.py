@@ -9,7 +9,7 @@ from typing import Any
 
 import faust
 
-from schemas.decode import TOPIC_KINDS, Rejection, TopicKind, decode
+from schemas.decode import Rejection
 from streams import faust_fixes
 from streams.codec import (
     decode_state,
@@ -17,16 +17,15 @@ from streams.codec import (
     encode_lead_event,
     encode_stage_change,
     encode_state,
-    partition_key,
-    to_lead_event,
 )
 from streams.core.events import LeadEvent
 from streams.core.qualify import Qualifier
 from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
+from streams.ingest import Ingest
 from streams.kafka_clients import faust_credentials
-from streams.rekey import REKEY_BATCH, REKEY_RECORD_EVENTS, REKEY_WAIT_S, RekeyBuffer
+from streams.rekey import REKEY_RECORD_EVENTS
 from streams.settings import Settings
 from streams.timers import DueIndex, Tick, decode_record, encode_tick, process_item
 from streams.topics import LEAD_TABLE, TopicNames
@@ -43,7 +42,7 @@ class Worker:
     topics: TopicNames
     qualifier: Qualifier
     table: Any
-    ingest: dict[TopicKind, Any]
+    ingest: Ingest
     qualify: Any
     by_lead: Any
     stage_changes: Any
@@ -64,7 +63,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
     qualifier = Qualifier(ruleset)
     names = TopicNames.of(settings)
     app = faust.App(
-        f"{settings.topic_prefix}{settings.app_id}",
+        settings.worker_group,
         broker=[f"kafka://{server}" for server in settings.bootstrap_list],
         broker_credentials=faust_credentials(settings),
         store=settings.store,
@@ -128,44 +127,8 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
             ),
         )
 
-    def ingest_agent(kind: TopicKind) -> Any:
-        """Validate one input topic, send rejects to the dead letters, re-key the rest by lead.
-
-        Events are taken in batches (up to REKEY_BATCH, or what arrived within REKEY_WAIT_S)
-        and each batch's events are sent as one record per events-by-lead partition, in
-        their order: one produce and one consume per record instead of per event. faust
-        acks a batch's events only after this body has handed its records to the producer,
-        and flushes the producer before it commits their offsets.
-        """
-        topic = app.topic(
-            names.inputs[kind], key_serializer="raw", value_serializer="raw", allow_empty=True
-        )
-
-        async def ingest(stream: Any) -> None:
-            async for events in stream.take_events(REKEY_BATCH, within=REKEY_WAIT_S):
-                pending = RekeyBuffer(settings.partitions)
-                for event in events:
-                    message = event.message
-                    decoded = decode(kind, message.value)
-                    if isinstance(decoded, Rejection):
-                        await retry_or_stop("dead-lettering", reject, message, decoded)
-                        continue
-                    try:
-                        lead_event = to_lead_event(decoded)
-                        key = partition_key(lead_event)
-                        value = encode_lead_event(lead_event)
-                    except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
-                        unusable = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
-                        await retry_or_stop("dead-lettering", reject, message, unusable)
-                        continue
-                    for record in pending.add(key, value):
-                        await retry_or_stop("re-keying", by_lead.send, **record)
-                for record in pending.drain():
-                    await retry_or_stop("re-keying", by_lead.send, **record)
-
-        return app.agent(topic, name=f"ingest-{kind}")(ingest)
-
-    ingest = {kind: ingest_agent(kind) for kind in TOPIC_KINDS}
+    ingest = Ingest(settings, loop=app.loop, beacon=app.beacon)
+    app.service(ingest)
 
     due = DueIndex(qualifier, settings.timer_rescan_s, settings.timer_clock == "wall")
 

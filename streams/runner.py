@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from faust.worker import Worker as FaustWorker
 
@@ -16,6 +17,7 @@ READY_LINE = "leadq worker ready"
 
 def run_worker(settings: Settings, loglevel: str = "warn") -> None:
     """Create missing topics, then run the Faust worker; returns when it has stopped."""
+    use_uvloop()
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     asyncio.run(ensure_topics(settings))
     worker = build(settings)
@@ -36,3 +38,13 @@ def run_worker(settings: Settings, loglevel: str = "warn") -> None:
     # every debug call in faust and aiokafka builds a record. No spinner in a service.
     faust_worker.spinner = None
     faust_worker.execute_from_commandline()
+
+
+def use_uvloop() -> None:
+    """Run on uvloop where it exists: a worker spends much of its CPU in the event loop's
+    scheduling of futures and callbacks, which uvloop does in C."""
+    if sys.platform == "win32":
+        return
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
