@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 
 from schemas.decode import Rejection
 from streams import faust_fixes
@@ -23,8 +25,10 @@ from streams.core.qualify import Qualifier
 from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
+from streams.inflight import InFlight, Pending
 from streams.ingest import Ingest
 from streams.kafka_clients import faust_credentials
+from streams.outputs import OutputProducer
 from streams.rekey import REKEY_RECORD_EVENTS
 from streams.settings import Settings
 from streams.timers import DueIndex, Tick, decode_record, encode_tick, process_item
@@ -43,6 +47,7 @@ class Worker:
     qualifier: Qualifier
     table: Any
     ingest: Ingest
+    outputs: OutputProducer
     qualify: Any
     by_lead: Any
     stage_changes: Any
@@ -129,58 +134,91 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
 
     ingest = Ingest(settings, loop=app.loop, beacon=app.beacon)
     app.service(ingest)
+    outputs = OutputProducer(settings, loop=app.loop, beacon=app.beacon)
+    app.service(outputs)
 
     due = DueIndex(qualifier, settings.timer_rescan_s, settings.timer_clock == "wall")
 
     @app.agent(by_lead, name="qualify")  # type: ignore[untyped-decorator]
     async def qualify(stream: Any) -> None:
-        """Apply the rules to each lead's state; send stage changes and hand-overs, then
-        store the state.
+        """Apply the rules to each lead's state; send stage changes and hand-overs; once
+        they are acknowledged, store the states and ack the record.
 
         A record holds a batch of events (see RekeyBuffer), one event a visitor hands over
-        to its lead, or a timer tick: they are applied in order, then the record's stage
-        changes and hand-overs are sent and acknowledged, and only then is each changed
-        lead's final state stored. After a crash in between, the whole record is processed
-        again from the states stored before it and re-emits the same changes (same
-        change_id, same content) instead of losing them.
+        to its lead, or a timer tick: they are applied in order and the record's stage
+        changes and hand-overs are sent. The record then waits in `InFlight` for their
+        acknowledgements while the next records are applied (on the states it left); only
+        then, in record order, is each changed lead's final state stored and the record
+        acked, so no commit passes it before. After a crash in between, the record is
+        processed again from the states stored before it and re-emits the same changes
+        (same change_id, same content) instead of losing them.
         """
-        async for event in stream.events():
-            states: dict[bytes, LeadState] = {}  # changed by this record, not yet stored
-            changes: list[tuple[bytes, bytes]] = []
-            forward: list[LeadEvent] = []
-            for key, item in decode_record(event.value, event.key):
-                raw_key = key.encode()  # table keys are bytes, as they come back on recovery
-                state = states[raw_key] if raw_key in states else load(raw_key, key)
-                try:
-                    outcome = process_item(qualifier, state, item)
-                except Exception as exc:  # a rules bug must not stall the partition
-                    log.exception("qualifying %r for %r failed", item, key)
-                    problem = Rejection("processing_error", repr(exc))
-                    await retry_or_stop(
-                        "dead-lettering", reject, event.message, problem, raw_key, encoded(item)
-                    )
-                    continue
-                if outcome.rejection is not None:
-                    code, message = outcome.rejection.code, outcome.rejection.message
-                    if code == "identity_conflict":
-                        log.warning("identity conflict: %s", message)
-                    rejection = Rejection(code, message)
-                    await retry_or_stop(
-                        "dead-lettering", reject, event.message, rejection, raw_key, encoded(item)
-                    )
-                if outcome.state is not state:
-                    states[raw_key] = outcome.state
-                    changes.extend((raw_key, encode_stage_change(c)) for c in outcome.changes)
-                    forward.extend(outcome.forward)
-            if changes or forward:
-                # The changes must be durable before the states that remember them are.
-                await retry_or_stop("sending stage changes", send_all, changes, forward)
-            for raw_key, new_state in states.items():
-                await retry_or_stop("storing the lead state", store, raw_key, new_state)
-                due.observe(new_state.clock_ms)
-                due.update(raw_key, qualifier.next_due_ms(new_state))
-            if states:
-                await hand_over_changelog()
+        manual = stream.noack()
+        completer = asyncio.ensure_future(inflight.run())
+        try:
+            async for event in manual.events():
+                generation = event.message.generation_id
+                if inflight.generation() not in (None, generation):
+                    await inflight.drained()  # a rebalance: nothing builds on stale records
+                await apply_record(manual, event, generation)
+        finally:
+            completer.cancel()
+
+    async def apply_record(source: Any, event: Any, generation: int) -> None:
+        """Apply one record, send its changes and hand it to `inflight`."""
+        states: dict[bytes, LeadState] = {}  # changed by this record, not yet stored
+        changes: list[tuple[bytes, bytes]] = []
+        forward: list[LeadEvent] = []
+        for key, item in decode_record(event.value, event.key):
+            raw_key = key.encode()  # table keys are bytes, as they come back on recovery
+            state = states[raw_key] if raw_key in states else load(raw_key, key)
+            try:
+                outcome = process_item(qualifier, state, item)
+            except Exception as exc:  # a rules bug must not stall the partition
+                log.exception("qualifying %r for %r failed", item, key)
+                problem = Rejection("processing_error", repr(exc))
+                await retry_or_stop(
+                    "dead-lettering", reject, event.message, problem, raw_key, encoded(item)
+                )
+                continue
+            if outcome.rejection is not None:
+                code, message = outcome.rejection.code, outcome.rejection.message
+                if code == "identity_conflict":
+                    log.warning("identity conflict: %s", message)
+                rejection = Rejection(code, message)
+                await retry_or_stop(
+                    "dead-lettering", reject, event.message, rejection, raw_key, encoded(item)
+                )
+            if outcome.state is not state:
+                states[raw_key] = outcome.state
+                changes.extend((raw_key, encode_stage_change(c)) for c in outcome.changes)
+                forward.extend(outcome.forward)
+        acks = None
+        if changes or forward:
+            # The changes must be durable before the states that remember them are.
+            acks = await retry_or_stop("sending stage changes", send_all, changes, forward)
+        await inflight.add(Pending(source, event, generation, states, acks))
+
+    async def complete(pending: Pending) -> None:
+        """Store a record's states and ack it; drop it if a rebalance made it stale (it is
+        read again from the last commit, by whoever owns its partition now)."""
+        event = pending.event
+        current = pending.generation == app.consumer_generation_id and app.flow_control.is_active()
+        if current and pending.states:
+            token = _current_event.set(weakref.ref(event))  # table writes go to its partition
+            try:
+                for raw_key, new_state in pending.states.items():
+                    store(raw_key, new_state)
+                    due.observe(new_state.clock_ms)
+                    due.update(raw_key, qualifier.next_due_ms(new_state))
+            finally:
+                _current_event.reset(token)
+        if current:
+            await pending.stream.ack(event)
+        if pending.states:
+            await hand_over_changelog()
+
+    inflight = InFlight(complete)
 
     def encoded(item: LeadEvent | Tick) -> bytes:
         return encode_lead_event(item) if isinstance(item, LeadEvent) else encode_tick(item.now_ms)
@@ -199,19 +237,27 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
             await buffer.flush()
 
     def load(raw_key: bytes, key: str) -> LeadState:
+        pending = inflight.state(raw_key)
+        if pending is not None:
+            return pending
         stored = table.get(raw_key)
         return decode_state(stored) if stored is not None else LeadState(key=key)
 
-    async def send_all(records: list[tuple[bytes, bytes]], forward: list[LeadEvent]) -> None:
-        """Stage changes, and events handed over to their lead's key (its partition)."""
-        pending = [await stage_changes.send(key=k, value=v) for k, v in records]
+    async def send_all(
+        records: list[tuple[bytes, bytes]], forward: list[LeadEvent]
+    ) -> asyncio.Future[Any]:
+        """Send stage changes, and events handed over to their lead's key (its partition);
+        returns the future of all their acknowledgements."""
+        pending = [await outputs.send(names.stage_changes, k, v) for k, v in records]
         pending += [
-            await by_lead.send(key=(e.lead_id or "").encode(), value=encode_lead_event(e))
+            await outputs.send(
+                names.events_by_lead, (e.lead_id or "").encode(), encode_lead_event(e)
+            )
             for e in forward
         ]
-        await asyncio.gather(*pending)
+        return asyncio.gather(*pending)
 
-    async def store(key: bytes, state: LeadState) -> None:
+    def store(key: bytes, state: LeadState) -> None:
         table[key] = encode_state(state)
 
     if ruleset.demotion is not None:
@@ -231,6 +277,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         qualifier,
         table,
         ingest,
+        outputs,
         qualify,
         by_lead,
         stage_changes,

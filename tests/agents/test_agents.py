@@ -77,12 +77,25 @@ def worker(tmp_path: Any) -> Worker:
     return build(Settings(topic_prefix="agents.", data_dir=tmp_path, rules="default"))
 
 
-@pytest.fixture
-def outputs(worker: Worker) -> dict[str, Recorder]:
+def record_outputs(worker: Worker) -> dict[str, Recorder]:
+    """Recorders in place of the worker's sends: faust topics' and its output producer's."""
     recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
     for name, recorder in recorders.items():
-        getattr(worker, name).send = recorder.send
+        setattr(getattr(worker, name), "send", recorder.send)  # noqa: B010
+    by_topic = {getattr(worker, name).get_topic_name(): r for name, r in recorders.items()}
+
+    async def send(
+        topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> asyncio.Future[None]:
+        return await by_topic[topic].send(key=key, value=value, partition=partition)
+
+    setattr(worker.outputs, "send", send)  # noqa: B010
     return recorders
+
+
+@pytest.fixture
+def outputs(worker: Worker) -> dict[str, Recorder]:
+    return record_outputs(worker)
 
 
 async def test_ingest_rejects_bad_input_with_reason_and_rekeys_valid_events(

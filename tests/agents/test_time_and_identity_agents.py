@@ -14,7 +14,7 @@ from streams.codec import decode_state
 from streams.core.ruleset import preset_texts
 from streams.settings import Settings
 from streams.timers import encode_tick
-from tests.agents.test_agents import AGENT_TIMEOUT_S, Recorder, ingest
+from tests.agents.test_agents import AGENT_TIMEOUT_S, Recorder, ingest, record_outputs
 
 pytestmark = pytest.mark.asyncio
 
@@ -31,10 +31,7 @@ def web(event_id: str, type_: str, when: str = T0, **fields: Any) -> dict[str, A
 
 def make_worker(tmp_path: Path, rules: str) -> tuple[Worker, dict[str, Recorder]]:
     worker = build(Settings(topic_prefix="agents.", data_dir=tmp_path, rules=rules))
-    recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
-    for name, recorder in recorders.items():
-        setattr(getattr(worker, name), "send", recorder.send)  # noqa: B010
-    return worker, recorders
+    return worker, record_outputs(worker)
 
 
 def ingest_web(worker: Worker, outputs: dict[str, Recorder], values: list[dict[str, Any]]) -> None:
