@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 
 from schemas.decode import Rejection
 from streams import faust_fixes
@@ -25,7 +23,6 @@ from streams.core.qualify import Qualifier
 from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
-from streams.inflight import InFlight, Pending
 from streams.ingest import Ingest
 from streams.kafka_clients import faust_credentials
 from streams.outputs import OutputProducer
@@ -141,31 +138,33 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
 
     @app.agent(by_lead, name="qualify")  # type: ignore[untyped-decorator]
     async def qualify(stream: Any) -> None:
-        """Apply the rules to each lead's state; send stage changes and hand-overs; once
-        they are acknowledged, store the states and ack the record.
+        """Apply the rules to each lead's state; send stage changes and hand-overs, then
+        store the state.
 
         A record holds a batch of events (see RekeyBuffer), one event a visitor hands over
-        to its lead, or a timer tick: they are applied in order and the record's stage
-        changes and hand-overs are sent. The record then waits in `InFlight` for their
-        acknowledgements while the next records are applied (on the states it left); only
-        then, in record order, is each changed lead's final state stored and the record
-        acked, so no commit passes it before. After a crash in between, the record is
-        processed again from the states stored before it and re-emits the same changes
-        (same change_id, same content) instead of losing them.
+        to its lead, or a timer tick: they are applied in order, then the record's stage
+        changes and hand-overs are sent and acknowledged, and only then is each changed
+        lead's final state stored. After a crash in between, the whole record is processed
+        again from the states stored before it and re-emits the same changes (same
+        change_id, same content) instead of losing them.
         """
-        manual = stream.noack()
-        completer = asyncio.ensure_future(inflight.run())
-        try:
-            async for event in manual.events():
-                generation = event.message.generation_id
-                if inflight.generation() not in (None, generation):
-                    await inflight.drained()  # a rebalance: nothing builds on stale records
-                await apply_record(manual, event, generation)
-        finally:
-            completer.cancel()
+        async for event in stream.events():
+            states, changes, forward = await apply_record(event)
+            if changes or forward:
+                # The changes must be durable before the states that remember them are.
+                await retry_or_stop("sending stage changes", send_all, changes, forward)
+            for raw_key, new_state in states.items():
+                store(raw_key, new_state)
+                due.observe(new_state.clock_ms)
+                due.update(raw_key, qualifier.next_due_ms(new_state))
+            if states:
+                await hand_over_changelog()
 
-    async def apply_record(source: Any, event: Any, generation: int) -> None:
-        """Apply one record, send its changes and hand it to `inflight`."""
+    async def apply_record(
+        event: Any,
+    ) -> tuple[dict[bytes, LeadState], list[tuple[bytes, bytes]], list[LeadEvent]]:
+        """Apply one record's items in order (dead-lettering rejected ones). Returns the
+        final state of each lead it changed, its stage changes and its hand-overs."""
         states: dict[bytes, LeadState] = {}  # changed by this record, not yet stored
         changes: list[tuple[bytes, bytes]] = []
         forward: list[LeadEvent] = []
@@ -193,32 +192,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
                 states[raw_key] = outcome.state
                 changes.extend((raw_key, encode_stage_change(c)) for c in outcome.changes)
                 forward.extend(outcome.forward)
-        acks = None
-        if changes or forward:
-            # The changes must be durable before the states that remember them are.
-            acks = await retry_or_stop("sending stage changes", send_all, changes, forward)
-        await inflight.add(Pending(source, event, generation, states, acks))
-
-    async def complete(pending: Pending) -> None:
-        """Store a record's states and ack it; drop it if a rebalance made it stale (it is
-        read again from the last commit, by whoever owns its partition now)."""
-        event = pending.event
-        current = pending.generation == app.consumer_generation_id and app.flow_control.is_active()
-        if current and pending.states:
-            token = _current_event.set(weakref.ref(event))  # table writes go to its partition
-            try:
-                for raw_key, new_state in pending.states.items():
-                    store(raw_key, new_state)
-                    due.observe(new_state.clock_ms)
-                    due.update(raw_key, qualifier.next_due_ms(new_state))
-            finally:
-                _current_event.reset(token)
-        if current:
-            await pending.stream.ack(event)
-        if pending.states:
-            await hand_over_changelog()
-
-    inflight = InFlight(complete)
+        return states, changes, forward
 
     def encoded(item: LeadEvent | Tick) -> bytes:
         return encode_lead_event(item) if isinstance(item, LeadEvent) else encode_tick(item.now_ms)
@@ -237,17 +211,11 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
             await buffer.flush()
 
     def load(raw_key: bytes, key: str) -> LeadState:
-        pending = inflight.state(raw_key)
-        if pending is not None:
-            return pending
         stored = table.get(raw_key)
         return decode_state(stored) if stored is not None else LeadState(key=key)
 
-    async def send_all(
-        records: list[tuple[bytes, bytes]], forward: list[LeadEvent]
-    ) -> asyncio.Future[Any]:
-        """Send stage changes, and events handed over to their lead's key (its partition);
-        returns the future of all their acknowledgements."""
+    async def send_all(records: list[tuple[bytes, bytes]], forward: list[LeadEvent]) -> None:
+        """Stage changes, and events handed over to their lead's key (its partition)."""
         pending = [await outputs.send(names.stage_changes, k, v) for k, v in records]
         pending += [
             await outputs.send(
@@ -255,7 +223,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
             )
             for e in forward
         ]
-        return asyncio.gather(*pending)
+        await asyncio.gather(*pending)
 
     def store(key: bytes, state: LeadState) -> None:
         table[key] = encode_state(state)
