@@ -10,7 +10,7 @@ from typing import Any
 import faust
 
 from schemas.decode import TOPIC_KINDS, Rejection, TopicKind, decode
-from streams import faust_fixes
+from streams import bulk_restore, faust_fixes
 from streams.codec import (
     decode_state,
     encode_dead_letter,
@@ -25,7 +25,7 @@ from streams.core.qualify import Qualifier
 from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
-from streams.kafka_clients import faust_credentials
+from streams.kafka_clients import faust_credentials, kafka_client_kwargs
 from streams.rekey import REKEY_BATCH, REKEY_RECORD_EVENTS, REKEY_WAIT_S, RekeyBuffer
 from streams.settings import Settings
 from streams.timers import DueIndex, Tick, decode_record, encode_tick, process_item
@@ -91,6 +91,8 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         key_serializer="raw",
         value_serializer="raw",
         logging_config=None,
+        # Recovery restores the table from its changelog in large batches (bulk_restore.py).
+        TableManager=bulk_restore.table_manager(kafka_client_kwargs(settings)),
     )
     by_lead = app.topic(
         names.events_by_lead,
