@@ -244,17 +244,20 @@ class BulkRestoreRecovery(Recovery):  # type: ignore[misc]
             f"{sum(b.total for b in items):,}",
             len(items),
         )
-        await consumer.start()
         try:
-            await restore(
-                consumer,
-                items,
-                offsets,
-                lambda: app.rebalancing_count == rebalances and not self.should_stop,
-                float(app.conf.broker_request_timeout),
-            )
-        finally:
-            await consumer.stop()
+            await consumer.start()
+            try:
+                await restore(
+                    consumer,
+                    items,
+                    offsets,
+                    lambda: app.rebalancing_count == rebalances and not self.should_stop,
+                    float(app.conf.broker_request_timeout),
+                )
+            finally:
+                await consumer.stop()
+        except Exception as exc:  # faust's recovery would stop for good; its path still works
+            log.warning("bulk restore failed (%r); faust's recovery reads the rest", exc)
 
 
 class BulkRestoreTableManager(TableManager):  # type: ignore[misc]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,3 +204,24 @@ async def test_progress_names_the_partition_and_the_counts(
     lines = [r.getMessage() for r in caplog.records]
     assert f"bulk restore {CHANGELOG}[0]: 3/9 records (all partitions: 3/9)" in lines
     assert lines[-1].startswith("bulk restore: 9 records of 1 changelog partitions in ")
+
+
+@pytest.mark.asyncio
+async def test_a_restore_that_fails_leaves_the_work_to_faust(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    worker = build(
+        settings(tmp_path).model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}"})
+    )
+    recovery = worker.app.tables.recovery
+    tp = TP(CHANGELOG, 0)
+    recovery.tp_to_table[tp] = worker.table
+    recovery.active_highwaters[tp] = 5_000
+    offsets: dict[TP, int | None] = {tp: None}
+    with caplog.at_level(logging.WARNING, logger="streams.bulk_restore"):
+        await recovery.bulk_restore({tp}, offsets)  # does not raise: faust's recovery goes on
+    assert offsets == {tp: None}
+    assert "faust's recovery reads the rest" in caplog.text
