@@ -10,7 +10,7 @@ from typing import Any
 import faust
 
 from schemas.decode import Rejection
-from streams import faust_fixes
+from streams import bulk_restore, faust_fixes
 from streams.codec import (
     decode_state,
     encode_dead_letter,
@@ -24,7 +24,7 @@ from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
 from streams.ingest import Ingest
-from streams.kafka_clients import faust_credentials
+from streams.kafka_clients import faust_credentials, kafka_client_kwargs
 from streams.outputs import OutputProducer
 from streams.rekey import REKEY_RECORD_EVENTS
 from streams.settings import Settings
@@ -92,6 +92,8 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         key_serializer="raw",
         value_serializer="raw",
         logging_config=None,
+        # Recovery restores the table from its changelog in large batches (bulk_restore.py).
+        TableManager=bulk_restore.table_manager(kafka_client_kwargs(settings)),
     )
     by_lead = app.topic(
         names.events_by_lead,
