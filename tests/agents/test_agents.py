@@ -17,7 +17,6 @@ from streams.ingest import rekey
 from streams.rekey import RekeyBuffer
 from streams.scenarios import scenario
 from streams.settings import Settings
-from streams.topics import partition_of
 
 pytestmark = pytest.mark.asyncio
 
@@ -98,21 +97,6 @@ def outputs(worker: Worker) -> dict[str, Recorder]:
     return record_outputs(worker)
 
 
-async def test_ingest_rejects_bad_input_with_reason_and_rekeys_valid_events(
-    worker: Worker, outputs: dict[str, Recorder]
-) -> None:
-    valid = scenario("software-ebook-sql").for_lead("L-7").steps[1].value
-    ingest(worker, outputs, "website", (b"raw-key", b"{oops"), (None, orjson.dumps(valid)))
-    [(dl_key, dead)] = outputs["dead_letter"].sent
-    assert dl_key == b"raw-key"
-    assert dead["error"]["code"] == "invalid_json"
-    assert dead["source_topic"] == "agents.leads.website"
-    assert dead["value"] == "{oops"
-    [(_, [rekeyed])] = outputs["by_lead"].sent
-    assert rekeyed["k"] == "L-7"
-    assert rekeyed["e"]["i"] == valid["event_id"]
-
-
 async def test_qualify_sends_changes_and_stores_state_and_ignores_duplicates(
     worker: Worker, outputs: dict[str, Recorder]
 ) -> None:
@@ -147,22 +131,6 @@ async def test_profile_update_affects_fit_for_later_events(
             await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
     [(_, change)] = outputs["stage_changes"].sent
     assert change["scores"]["fit"] == 20
-
-
-async def test_ingest_sends_a_batch_as_one_record_per_lead_partition(
-    worker: Worker, outputs: dict[str, Recorder]
-) -> None:
-    leads = [f"L-{n}" for n in range(12)]
-    values = [
-        orjson.dumps(scenario("software-ebook-sql").for_lead(lead).steps[1].value) for lead in leads
-    ]
-    ingest(worker, outputs, "website", *[(None, value) for value in values])
-    by_lead = outputs["by_lead"]
-    got = [item["k"] for _, items in by_lead.sent for item in items]
-    assert sorted(got) == sorted(leads)
-    partitions = worker.settings.partitions
-    for (_, items), partition in zip(by_lead.sent, by_lead.partitions, strict=True):
-        assert {partition_of(item["k"].encode(), partitions) for item in items} == {partition}
 
 
 async def test_qualify_applies_the_events_of_one_record_in_order(
