@@ -16,6 +16,9 @@ from faust.tables.recovery import Recovery
 from faust.types import TP
 
 log = logging.getLogger(__name__)
+# A restore fetches continuously; a partition without progress for this long is left to
+# faust's own recovery (a restored partition moves hundreds of thousands of records a second).
+STALL_S = 10.0
 
 # Below this many records in all, faust's own path (about 120 µs a record) is about as
 # quick as starting a consumer, fetching and stopping it (20-30 ms on a local broker).
@@ -252,7 +255,7 @@ class BulkRestoreRecovery(Recovery):  # type: ignore[misc]
                     items,
                     offsets,
                     lambda: app.rebalancing_count == rebalances and not self.should_stop,
-                    float(app.conf.broker_request_timeout),
+                    STALL_S,
                 )
             finally:
                 await consumer.stop()
