@@ -48,15 +48,7 @@ def test_every_preset_checks_ok(preset: str) -> None:
 def test_a_mistake_is_reported_at_its_line(
     tmp_path: Path, old: str, new: str, expected: str
 ) -> None:
-    text = preset_texts()["default"]
-    assert old in text
-    broken = text.replace(old, new, 1)
-    path = tmp_path / "rules.toml"
-    path.write_text(broken)
-    result = runner.invoke(app, ["rules", "check", str(path)])
-    assert result.exit_code == 1
-    assert f"line {line_of(broken, new.strip())}:" in result.output
-    assert expected in result.output
+    assert_reported_at_its_line(tmp_path, "default", old, new, expected)
 
 
 def test_unknown_signal_reference_is_named() -> None:
@@ -107,15 +99,7 @@ def test_missing_file_is_one_clear_sentence() -> None:
 def test_mistakes_in_time_and_negative_rules_are_reported_at_their_line(
     tmp_path: Path, preset: str, old: str, new: str, expected: str
 ) -> None:
-    text = preset_texts()[preset]
-    assert old in text
-    broken = text.replace(old, new, 1)
-    path = tmp_path / "rules.toml"
-    path.write_text(broken)
-    result = runner.invoke(app, ["rules", "check", str(path)])
-    assert result.exit_code == 1
-    assert f"line {line_of(broken, new.strip())}:" in result.output
-    assert expected in result.output
+    assert_reported_at_its_line(tmp_path, preset, old, new, expected)
 
 
 def test_demotion_without_decay_is_reported_at_the_demotion_table(tmp_path: Path) -> None:
@@ -126,3 +110,19 @@ def test_demotion_without_decay_is_reported_at_the_demotion_table(tmp_path: Path
     assert result.exit_code == 1
     assert f"line {line_of(text, '[demotion]')}:" in result.output
     assert "engagement.half_life" in result.output
+
+
+def assert_reported_at_its_line(
+    tmp_path: Path, preset: str, old: str, new: str, expected: str
+) -> None:
+    """`leadq rules check` on the preset with `old` replaced by `new` fails, naming the
+    line of the change and the expected message."""
+    text = preset_texts()[preset]
+    assert old in text
+    broken = text.replace(old, new, 1)
+    path = tmp_path / "rules.toml"
+    path.write_text(broken)
+    result = runner.invoke(app, ["rules", "check", str(path)])
+    assert result.exit_code == 1
+    assert f"line {line_of(broken, new.strip())}:" in result.output
+    assert expected in result.output
