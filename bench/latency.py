@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import OffsetWatch, say, wait_for
+from bench.common import OffsetWatch, reached, say, wait_for
 from bench.preload import leads_for, simulate
 from bench.worker import launch, output_tail
 from streams.kafka_clients import kafka_client_kwargs
@@ -20,6 +20,7 @@ from streams.simulate import SimEvent, produce
 from streams.topics import TopicNames, ensure_topics
 
 MIN_RATE = 100.0  # events/s below which the drain is abandoned (timeout)
+WARM_UP_TIMEOUT_S = 120.0  # a fresh worker takes in its first event within seconds
 
 
 @dataclass
@@ -98,13 +99,33 @@ def latencies_ms(sent: dict[str, float], arrivals: list[tuple[str, float]]) -> l
     return [(at - sent[trigger]) * 1000 for trigger, at in arrivals if trigger in sent]
 
 
+async def warm_up(settings: Settings, names: TopicNames, seed: int, rate: float) -> None:
+    """Send one event of another lead and wait until the worker has taken it in.
+
+    The ready line comes when the worker's faust group is assigned; its input loop joins
+    its own group after that. The timed load starts once that has happened, so it measures
+    the steady state (a fresh worker's start is what the recovery figure measures).
+    """
+    began = time.monotonic()
+    events = simulate(1, seed, lead_prefix="warm-up")[:1]
+    await produce(settings, events, rate)
+    async with OffsetWatch(settings) as watch:
+        ends = await watch.ends(names.inputs.values())
+
+        async def taken_in() -> bool:
+            return reached(await watch.committed(settings.ingest_group), ends)
+
+        waited = await wait_for(taken_in, WARM_UP_TIMEOUT_S, "the worker taking in a first event")
+    say(f"latency: the worker took in a first event after {waited - began:.1f}s")
+
+
 async def run_latency(
     settings: Settings, rate: float, duration_s: float, seed: int, data_dir: Path
 ) -> LatencyResult:
     """Offer `rate` events/s of simulated traffic for `duration_s` to one fresh worker."""
     settings = settings.model_copy(update={"data_dir": data_dir})
     names = TopicNames.of(settings)
-    group = f"{settings.topic_prefix}{settings.app_id}"
+    groups = (settings.worker_group, settings.ingest_group)
     await ensure_topics(settings)
     count = int(rate * duration_s)
     events: list[SimEvent] = simulate(leads_for(count), seed, lead_prefix="lat")[:count]
@@ -117,6 +138,7 @@ async def run_latency(
 
     try:
         await follower.start()
+        await warm_up(settings, names, seed, rate)
         say(f"latency: offering {len(events):,} events at {rate:,.0f}/s for {duration_s:g}s")
         began = time.monotonic()
         await produce(settings, events, rate, on_send=stamp)
@@ -126,7 +148,7 @@ async def run_latency(
             input_ends = await watch.ends(names.inputs.values())
 
             async def processed() -> bool:
-                committed = await watch.committed(group)
+                committed = await watch.committed(*groups)
                 return await watch.processed(committed, input_ends, names.events_by_lead)
 
             try:

@@ -221,13 +221,13 @@ async def read_topic(
 
 
 async def uncommitted(settings: Settings, timeout: float) -> dict[TopicPartition, int]:
-    """Input partitions whose messages the worker's group has not all committed (waits)."""
+    """Input partitions whose messages the workers' ingest group has not all committed (waits)."""
     partitions = [
         TopicPartition(settings.topic(name), p)
         for name in INPUT_TOPICS.values()
         for p in range(settings.partitions)
     ]
-    group = f"{settings.topic_prefix}{settings.app_id}"
+    group = settings.ingest_group  # the group that reads the input topics
     consumer = AIOKafkaConsumer(**kafka_client_kwargs(settings), group_id=None)
     admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings))
     await consumer.start()
