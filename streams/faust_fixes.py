@@ -14,6 +14,13 @@
   processed, faust commits past messages it has not processed in this generation, and
   the next owner of the partition never sees them. Fixed here by not booking acks of
   messages that were not processed in the current generation (they are read again).
+- Changelog writes not yet acknowledged at commit time (found by leadq's kill -9 test):
+  before committing, faust flushes its producer, but `ProducerBuffer.flush` gives up
+  after 0.1 s without a send, and a record its buffer task has taken but not yet handed
+  to aiokafka is in neither. Input offsets were then committed past records whose state
+  was still in memory; after a kill -9 the restarted worker resumed past them with the
+  older state. Fixed here by tracking every buffered send and committing only once all
+  sends buffered before the commit are acknowledged.
 
 leadq's own agents run with concurrency 1, which keeps acks in order; the fixes make the
 worker safe regardless, and tests/unit/test_faust_fixes.py shows both bugs and fixes on
@@ -22,13 +29,16 @@ faust's real consumer code.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import faust
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.producer import ProducerBuffer
 from faust.types.tuples import ack_lock
 
 log = logging.getLogger(__name__)
@@ -38,6 +48,7 @@ PATCHED_SERIES: Final = "0.15."
 ORIGINAL_NEW_OFFSET: Final[Callable[[Any, Any], int | None]] = Consumer._new_offset
 ORIGINAL_COMMIT_OFFSETS: Final[Callable[..., Awaitable[bool]]] = Consumer._commit_offsets
 ORIGINAL_ACK: Final[Callable[[Any, Any], bool]] = Consumer.ack
+ORIGINAL_BUFFER_PUT: Final[Callable[[Any, Any], None]] = ProducerBuffer.put
 ORIGINAL_CREATE_WORKER_CONSUMER: Final[Callable[..., Any]] = (
     AIOKafkaConsumerThread._create_worker_consumer
 )
@@ -46,6 +57,65 @@ ORIGINAL_CREATE_WORKER_CONSUMER: Final[Callable[..., Any]] = (
 # and a partition whose buffered records were just consumed is only fetched again once
 # that request returns: at low load a stage change could wait for it. 20 ms bounds that.
 FETCH_MAX_WAIT_MS: Final = 20
+
+
+# A changelog write not acknowledged within this bound holds the commit back (it is tried
+# again at the next commit); aiokafka itself fails a send after its delivery timeout.
+SEND_ACK_TIMEOUT_S: Final = 60.0
+
+
+class ChangelogWriteFailed(RuntimeError):
+    """A buffered send (a table's changelog write) failed: its state is not durable."""
+
+
+class SendTracker:
+    """The sends of one producer buffer not yet acknowledged, and the first that failed."""
+
+    def __init__(self) -> None:
+        self.unacked: set[asyncio.Future[Any]] = set()
+        self.failure: str | None = None
+
+    def track(self, fut: asyncio.Future[Any]) -> None:
+        self.unacked.add(fut)
+        fut.add_done_callback(self._settled)
+
+    def _settled(self, fut: asyncio.Future[Any]) -> None:
+        self.unacked.discard(fut)
+        if self.failure is None:
+            if fut.cancelled():
+                self.failure = "cancelled"
+            elif fut.exception() is not None:
+                self.failure = repr(fut.exception())
+
+    async def all_acknowledged(self, timeout_s: float = SEND_ACK_TIMEOUT_S) -> bool:
+        """Wait for every send tracked so far: True once all are acknowledged, False if
+        some are still unacknowledged after timeout_s; raises if one failed (ever)."""
+        late: set[asyncio.Future[Any]] = set()
+        pending = list(self.unacked)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout_s)
+        if self.failure is not None:
+            raise ChangelogWriteFailed(f"a changelog write failed: {self.failure}")
+        if late:
+            log.warning("%d changelog writes not acknowledged in %.0f s", len(late), timeout_s)
+        return not late
+
+
+_TRACKERS: Final[weakref.WeakKeyDictionary[Any, SendTracker]] = weakref.WeakKeyDictionary()
+
+
+def send_tracker(buffer: Any) -> SendTracker:
+    """The tracker of a producer buffer's sends."""
+    tracker = _TRACKERS.get(buffer)
+    if tracker is None:
+        tracker = _TRACKERS[buffer] = SendTracker()
+    return tracker
+
+
+def _put_tracked(self: Any, fut: asyncio.Future[Any]) -> None:
+    """faust's ProducerBuffer.put, tracking the send until it is acknowledged."""
+    send_tracker(self).track(fut)
+    ORIGINAL_BUFFER_PUT(self, fut)
 
 
 def _new_offset_not_past_inflight(self: Any, tp: Any) -> int | None:
@@ -69,7 +139,16 @@ def _new_offset_not_past_inflight(self: Any, tp: Any) -> int | None:
 async def _commit_offsets_keep_books_honest(
     self: Any, offsets: Mapping[Any, int], start_new_transaction: bool = True
 ) -> bool:
-    """faust's _commit_offsets, with the committed-offset bookkeeping undone on failure."""
+    """faust's _commit_offsets, only once every changelog write buffered before it is
+    acknowledged, and with the committed-offset bookkeeping undone on failure."""
+    if not self.in_transaction:
+        try:
+            if not await send_tracker(self.app.producer.buffer).all_acknowledged():
+                return False  # tried again at the next commit
+        except ChangelogWriteFailed as exc:
+            log.error("%s; the worker stops, and its records are processed again", exc)
+            await self.app.crash(exc)
+            return False
     before = {tp: self._committed_offset[tp] for tp in offsets}
     did_commit = await ORIGINAL_COMMIT_OFFSETS(
         self, offsets, start_new_transaction=start_new_transaction
@@ -121,6 +200,7 @@ def apply() -> bool:
     Consumer._commit_offsets = _commit_offsets_keep_books_honest
     Consumer.ack = _ack_current_generation_only
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_low_wait
+    ProducerBuffer.put = _put_tracked
     return True
 
 

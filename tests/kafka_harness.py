@@ -56,6 +56,14 @@ async def produce(
     return count
 
 
+class ConditionNotMet(AssertionError):
+    """collect() timed out; `records` is what it had read by then."""
+
+    def __init__(self, message: str, records: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.records = records
+
+
 async def collect(
     settings: Settings,
     topic: str,
@@ -86,8 +94,9 @@ async def collect(
             if settle_until is not None and now >= settle_until:
                 return records
             if now >= deadline:
-                raise AssertionError(
-                    f"condition on {topic} not met within {timeout}s; got {len(records)} records"
+                raise ConditionNotMet(
+                    f"condition on {topic} not met within {timeout}s; got {len(records)} records",
+                    records,
                 )
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():

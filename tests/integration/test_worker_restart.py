@@ -16,7 +16,7 @@ from streams.settings import Settings
 from streams.worker_process import start_worker
 from tests.integration.test_qualifier_end_to_end import scenario_messages
 from tests.integration.test_qualifier_robustness import sim_events, sim_messages
-from tests.kafka_harness import collect, produce
+from tests.kafka_harness import ConditionNotMet, collect, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 # Restart after kill -9: the group first waits out the dead member (10 s), then the
@@ -78,9 +78,13 @@ async def test_kill_minus_nine_mid_stream_loses_nothing_and_repeats_changes_iden
                 timeout=RESTARTED_TIMEOUT_S,
                 settle_s=2.0,
             )
-        except AssertionError:
+        except ConditionNotMet as failure:
             # What the restarted worker said, for the report (it should be working).
             print("restarted worker output:", *worker.lines[-80:], sep="\n")
+            got = final_stages(failure.records)
+            wrong = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
+            print("leads not at their final stage (want, got):", wrong)
+            print("conflicting change_ids:", conflicting(failure.records))
             raise
     finally:
         await worker.stop()

@@ -1,7 +1,8 @@
-"""faust#606 and faust#316 on faust's real consumer code: the bug, then leadq's fix."""
+"""faust 0.15's offset-commit bugs on its real consumer code: each bug, then leadq's fix."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,3 +133,96 @@ def test_leadq_does_not_book_acks_while_the_flow_is_suspended(consumer: Any) -> 
     consumer.ack(fetched(50, generation=3))
     assert consumer._acked[TOPIC] == []
     assert consumer._new_offset(TOPIC) is None
+
+
+STEP_TIMEOUT_S = 5.0
+NOT_DONE_WITHIN_S = 0.2  # long enough for a commit that does not wait to finish
+
+
+@pytest.mark.asyncio
+async def test_faust_flush_returns_before_a_buffered_changelog_write_is_sent(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faust's commit flushes the producer buffer first; the flush does not wait for a
+    record the buffer task has taken but not yet handed to the Kafka client."""
+    settings = Settings(topic_prefix="fixes.", data_dir=tmp_path, store="memory://")
+    buffer = build(settings).app.producer.buffer  # built on this test's event loop
+    gate, taken = asyncio.Event(), asyncio.Event()
+    sent: list[Any] = []
+
+    async def slow_send(fut: Any) -> None:
+        taken.set()
+        await gate.wait()
+        sent.append(fut)
+
+    monkeypatch.setattr(buffer, "_send_pending", slow_send)
+    await asyncio.wait_for(buffer.start(), STEP_TIMEOUT_S)
+    try:
+        write: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        buffer.put(write)
+        await asyncio.wait_for(taken.wait(), STEP_TIMEOUT_S)
+        assert buffer.size == 0
+        await asyncio.wait_for(buffer.flush(), STEP_TIMEOUT_S)
+        assert sent == []  # flushed, yet the changelog write is not even sent
+    finally:
+        gate.set()
+        await asyncio.wait_for(buffer.stop(), STEP_TIMEOUT_S)
+
+
+def committing(consumer: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Make the consumer's commit record the offsets it commits instead of sending them."""
+    commits: list[Any] = []
+
+    async def flush() -> None:
+        return None
+
+    async def commit(offsets: Any) -> bool:
+        commits.append(dict(offsets))
+        return True
+
+    monkeypatch.setattr(consumer.app.producer, "flush", flush)
+    monkeypatch.setattr(consumer, "_commit", commit)
+    monkeypatch.setattr(consumer, "assignment", lambda: {TOPIC})
+    consumer._committed_offset[TOPIC] = 100
+    return commits
+
+
+@pytest.mark.asyncio
+async def test_leadq_commits_only_once_buffered_changelog_writes_are_acknowledged(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert faust_fixes.apply()
+    commits = committing(consumer, monkeypatch)
+    write: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    consumer.app.producer.buffer.put(write)  # a table write of a record before offset 150
+    commit = asyncio.ensure_future(consumer._commit_offsets({TOPIC: 150}))
+    done, _ = await asyncio.wait({commit}, timeout=NOT_DONE_WITHIN_S)
+    assert not done  # held back while the write is unacknowledged
+    assert commits == []
+    write.set_result("acknowledged")
+    assert await asyncio.wait_for(commit, STEP_TIMEOUT_S) is True
+    assert commits == [{TOPIC: 150}]
+
+
+@pytest.mark.asyncio
+async def test_leadq_stops_committing_when_a_changelog_write_failed(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert faust_fixes.apply()
+    commits = committing(consumer, monkeypatch)
+    crashes: list[BaseException] = []
+
+    async def crash(reason: BaseException) -> None:
+        crashes.append(reason)
+
+    monkeypatch.setattr(consumer.app, "crash", crash)
+    write: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    consumer.app.producer.buffer.put(write)
+    write.set_exception(RuntimeError("broker gone"))
+    assert await asyncio.wait_for(consumer._commit_offsets({TOPIC: 150}), STEP_TIMEOUT_S) is False
+    assert commits == []
+    assert [type(c) for c in crashes] == [faust_fixes.ChangelogWriteFailed]
+    assert "broker gone" in str(crashes[0])
+    # Nor does a later commit pass the lost write.
+    assert await asyncio.wait_for(consumer._commit_offsets({TOPIC: 160}), STEP_TIMEOUT_S) is False
+    assert commits == []
