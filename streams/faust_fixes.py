@@ -22,6 +22,13 @@
   older state. Fixed here by tracking every buffered send and committing only once all
   sends buffered before the commit are acknowledged.
 
+- Stream partitions without a committed offset (found by leadq's kill -9 test): when
+  recovery ends, faust seeks every partition to its committed offset, and aiokafka does
+  not move a partition that has none. Records fetched and then dropped during the
+  rebalance (the position already past them) were then never processed: a worker killed
+  before its first commit, restarted, skipped part of its backlog. Fixed here by sending
+  such partitions back to their beginning (the `earliest` reset faust is configured with).
+
 leadq's own agents run with concurrency 1, which keeps acks in order; the fixes make the
 worker safe regardless, and tests/unit/test_faust_fixes.py shows both bugs and fixes on
 faust's real consumer code.
@@ -47,6 +54,7 @@ PATCHED_SERIES: Final = "0.15."
 
 ORIGINAL_NEW_OFFSET: Final[Callable[[Any, Any], int | None]] = Consumer._new_offset
 ORIGINAL_COMMIT_OFFSETS: Final[Callable[..., Awaitable[bool]]] = Consumer._commit_offsets
+ORIGINAL_PERFORM_SEEK: Final[Callable[[Any], Awaitable[None]]] = Consumer.perform_seek
 ORIGINAL_ACK: Final[Callable[[Any, Any], bool]] = Consumer.ack
 ORIGINAL_BUFFER_PUT: Final[Callable[[Any, Any], None]] = ProducerBuffer.put
 ORIGINAL_CREATE_WORKER_CONSUMER: Final[Callable[..., Any]] = (
@@ -159,6 +167,17 @@ async def _commit_offsets_keep_books_honest(
     return did_commit
 
 
+async def _perform_seek_rereading_uncommitted(self: Any) -> None:
+    """faust's perform_seek; a stream partition without a committed offset starts over."""
+    await ORIGINAL_PERFORM_SEEK(self)
+    if self.app.conf.consumer_auto_offset_reset != "earliest":
+        return
+    changelogs = self.app.tables.changelog_topics
+    for tp in sorted(self.assignment()):
+        if tp.topic not in changelogs and not self._committed_offset.get(tp):
+            await self.seek(tp, 0)  # before its log start: aiokafka resets to the earliest
+
+
 def _ack_current_generation_only(self: Any, message: Any) -> bool:
     """faust's ack, except for a message the current generation did not process."""
     app = self.app
@@ -199,6 +218,7 @@ def apply() -> bool:
     Consumer._new_offset = _new_offset_not_past_inflight
     Consumer._commit_offsets = _commit_offsets_keep_books_honest
     Consumer.ack = _ack_current_generation_only
+    Consumer.perform_seek = _perform_seek_rereading_uncommitted
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_low_wait
     ProducerBuffer.put = _put_tracked
     return True

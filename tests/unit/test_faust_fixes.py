@@ -226,3 +226,46 @@ async def test_leadq_stops_committing_when_a_changelog_write_failed(
     # Nor does a later commit pass the lost write.
     assert await asyncio.wait_for(consumer._commit_offsets({TOPIC: 160}), STEP_TIMEOUT_S) is False
     assert commits == []
+
+
+def uncommitted_partitions(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[TP, TP, TP, list[tuple[TP, int]]]:
+    """An assignment of a stream partition never committed, one committed at 42, and a
+    changelog partition; the seeks the consumer makes on top of aiokafka's."""
+    stream, committed = TP("fixes.leadq.events-by-lead", 1), TP("fixes.leadq.events-by-lead", 2)
+    changelog = TP(next(iter(consumer.app.tables.changelog_topics)), 1)
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek_to_committed() -> dict[TP, int | None]:
+        return {stream: None, committed: 42, changelog: None}
+
+    async def seek(tp: TP, offset: int) -> None:
+        seeks.append((tp, offset))
+
+    monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
+    monkeypatch.setattr(consumer, "_seek", seek)
+    monkeypatch.setattr(consumer, "assignment", lambda: {stream, committed, changelog})
+    return stream, committed, changelog, seeks
+
+
+@pytest.mark.asyncio
+async def test_faust_leaves_a_never_committed_stream_partition_where_a_fetch_left_it(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    *_, seeks = uncommitted_partitions(consumer, monkeypatch)
+    await asyncio.wait_for(faust_fixes.ORIGINAL_PERFORM_SEEK(consumer), STEP_TIMEOUT_S)
+    assert seeks == []  # records fetched and dropped in a rebalance would be skipped
+
+
+@pytest.mark.asyncio
+async def test_leadq_reads_a_never_committed_stream_partition_from_its_beginning(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert faust_fixes.apply()
+    stream, committed, changelog, seeks = uncommitted_partitions(consumer, monkeypatch)
+    await asyncio.wait_for(consumer.perform_seek(), STEP_TIMEOUT_S)
+    assert seeks == [(stream, 0)]
+    assert all(tp not in (committed, changelog) for tp, _ in seeks)
+    assert consumer._read_offset[stream] is None
+    assert consumer._committed_offset[committed] == 42
