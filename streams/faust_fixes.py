@@ -14,23 +14,21 @@
   processed, faust commits past messages it has not processed in this generation, and
   the next owner of the partition never sees them. Fixed here by not booking acks of
   messages that were not processed in the current generation (they are read again).
-- Changelog writes not yet acknowledged at commit time (found by leadq's kill -9 test):
+- Changelog writes not yet acknowledged at commit time:
   before committing, faust flushes its producer, but `ProducerBuffer.flush` gives up
   after 0.1 s without a send, and a record its buffer task has taken but not yet handed
-  to aiokafka is in neither. Input offsets were then committed past records whose state
-  was still in memory; after a kill -9 the restarted worker resumed past them with the
-  older state. Fixed here by tracking every buffered send and committing only once all
+  to aiokafka is in neither. Offsets could then be committed past records whose state
+  was still in memory, and after a kill -9 a restarted worker would resume past them
+  with the older state. Fixed here by tracking every buffered send and committing only once all
   sends buffered before the commit are acknowledged.
-
-- Stream partitions without a committed offset (found by leadq's kill -9 test): when
-  recovery ends, faust seeks every partition to its committed offset, and aiokafka does
-  not move a partition that has none. Records fetched and then dropped during the
-  rebalance (the position already past them) were then never processed: a worker killed
-  before its first commit, restarted, skipped part of its backlog. Fixed here by sending
-  such partitions back to their beginning (the `earliest` reset faust is configured with).
+- Stream partitions without a committed offset: when recovery ends, faust seeks every
+  partition to its committed offset, and aiokafka does not move a partition that has
+  none, so records fetched and dropped during the rebalance (the position already past
+  them) would never be processed. Fixed here by sending such partitions back to their
+  beginning (the `earliest` reset faust is configured with).
 
 leadq's own agents run with concurrency 1, which keeps acks in order; the fixes make the
-worker safe regardless, and tests/unit/test_faust_fixes.py shows both bugs and fixes on
+worker safe regardless, and tests/unit/test_faust_fixes.py shows each bug and its fix on
 faust's real consumer code.
 """
 
