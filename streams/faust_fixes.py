@@ -27,6 +27,14 @@
   them) would never be processed. Fixed here by sending such partitions back to their
   beginning (the `earliest` reset faust is configured with).
 
+- Processing before the first recovery (found by leadq's kill -9 test): faust suspends the
+  flow of messages when a rebalance starts only if the worker already had partitions. On
+  a worker's first assignment the flow stays on, so the agents processed the newly
+  assigned partitions before faust paused them, recovered the tables and sought to the
+  committed offsets: records were applied to a table not yet restored (a restarted
+  worker re-emitted a stage change with other content) or fetched and dropped. Fixed
+  here by suspending the flow on the first rebalance too; recovery resumes it as always.
+
 leadq's own agents run with concurrency 1, which keeps acks in order; the fixes make the
 worker safe regardless, and tests/unit/test_faust_fixes.py shows each bug and its fix on
 faust's real consumer code.
@@ -55,6 +63,9 @@ ORIGINAL_COMMIT_OFFSETS: Final[Callable[..., Awaitable[bool]]] = Consumer._commi
 ORIGINAL_PERFORM_SEEK: Final[Callable[[Any], Awaitable[None]]] = Consumer.perform_seek
 ORIGINAL_ACK: Final[Callable[[Any, Any], bool]] = Consumer.ack
 ORIGINAL_BUFFER_PUT: Final[Callable[[Any, Any], None]] = ProducerBuffer.put
+ORIGINAL_ON_PARTITIONS_REVOKED: Final[Callable[[Any, Any], Awaitable[None]]] = (
+    faust.App._on_partitions_revoked
+)
 ORIGINAL_CREATE_WORKER_CONSUMER: Final[Callable[..., Any]] = (
     AIOKafkaConsumerThread._create_worker_consumer
 )
@@ -176,6 +187,14 @@ async def _perform_seek_rereading_uncommitted(self: Any) -> None:
             await self.seek(tp, 0)  # before its log start: aiokafka resets to the earliest
 
 
+async def _on_partitions_revoked_suspending_first(self: Any, revoked: Any) -> None:
+    """faust's revoke handler, which also suspends the flow before the first assignment."""
+    if not self.should_stop and not self.consumer.assignment():
+        self.consumer.stop_flow()
+        self.flow_control.suspend()
+    await ORIGINAL_ON_PARTITIONS_REVOKED(self, revoked)
+
+
 def _ack_current_generation_only(self: Any, message: Any) -> bool:
     """faust's ack, except for a message the current generation did not process."""
     app = self.app
@@ -217,6 +236,7 @@ def apply() -> bool:
     Consumer._commit_offsets = _commit_offsets_keep_books_honest
     Consumer.ack = _ack_current_generation_only
     Consumer.perform_seek = _perform_seek_rereading_uncommitted
+    faust.App._on_partitions_revoked = _on_partitions_revoked_suspending_first
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_low_wait
     ProducerBuffer.put = _put_tracked
     return True

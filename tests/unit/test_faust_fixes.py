@@ -269,3 +269,35 @@ async def test_leadq_reads_a_never_committed_stream_partition_from_its_beginning
     assert all(tp not in (committed, changelog) for tp, _ in seeks)
     assert consumer._read_offset[stream] is None
     assert consumer._committed_offset[committed] == 42
+
+
+async def first_rebalance(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A fresh worker's app (built on this test's loop), its consumer's flow on as at
+    start, with no partitions yet."""
+    settings = Settings(topic_prefix="fixes.", data_dir=tmp_path, store="memory://")
+    app = build(settings).app
+    monkeypatch.setattr(app.consumer, "assignment", set)
+    assert app.consumer.flow_active
+    return app
+
+
+@pytest.mark.asyncio
+async def test_faust_keeps_fetching_during_a_workers_first_rebalance(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await first_rebalance(tmp_path, monkeypatch)
+    await asyncio.wait_for(faust_fixes.ORIGINAL_ON_PARTITIONS_REVOKED(app, set()), STEP_TIMEOUT_S)
+    # Records of the partitions about to be assigned are taken in before faust pauses
+    # them, and reach the agents as soon as recovery resumes the flow to read changelogs.
+    assert app.consumer.flow_active
+
+
+@pytest.mark.asyncio
+async def test_leadq_stops_fetching_during_a_workers_first_rebalance(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert faust_fixes.apply()
+    app = await first_rebalance(tmp_path, monkeypatch)
+    await asyncio.wait_for(app._on_partitions_revoked(set()), STEP_TIMEOUT_S)
+    assert not app.consumer.flow_active  # recovery resumes it once the partitions are paused
+    assert not app.flow_control.is_active()
