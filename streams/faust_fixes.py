@@ -19,13 +19,20 @@
   after 0.1 s without a send, and a record its buffer task has taken but not yet handed
   to aiokafka is in neither. Offsets could then be committed past records whose state
   was still in memory, and after a kill -9 a restarted worker would resume past them
-  with the older state. Fixed here by tracking every buffered send and committing only once all
-  sends buffered before the commit are acknowledged.
+  with the older state. Fixed here by tracking every buffered send and committing only
+  once all sends buffered before the commit are acknowledged.
 - Stream partitions without a committed offset: when recovery ends, faust seeks every
   partition to its committed offset, and aiokafka does not move a partition that has
   none, so records fetched and dropped during the rebalance (the position already past
   them) would never be processed. Fixed here by sending such partitions back to their
   beginning (the `earliest` reset faust is configured with).
+- Processing before the first recovery (found by leadq's kill -9 test): faust suspends the
+  flow of messages when a rebalance starts only if the worker already had partitions. On
+  a worker's first assignment the flow stays on, so the agents processed the newly
+  assigned partitions before faust paused them, recovered the tables and sought to the
+  committed offsets: records were applied to a table not yet restored (a restarted
+  worker re-emitted a stage change with other content) or fetched and dropped. Fixed
+  here by suspending the flow on the first rebalance too; recovery resumes it as always.
 
 - Processing before the first recovery (found by leadq's kill -9 test): faust suspends the
   flow of messages when a rebalance starts only if the worker already had partitions. On

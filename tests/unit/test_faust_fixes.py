@@ -187,14 +187,20 @@ def committing(consumer: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return commits
 
 
+def buffered_write(consumer: Any) -> asyncio.Future[Any]:
+    """A changelog write put in faust's producer buffer, not yet acknowledged."""
+    write: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    consumer.app.producer.buffer.put(write)
+    return write
+
+
 @pytest.mark.asyncio
 async def test_leadq_commits_only_once_buffered_changelog_writes_are_acknowledged(
     consumer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert faust_fixes.apply()
     commits = committing(consumer, monkeypatch)
-    write: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    consumer.app.producer.buffer.put(write)  # a table write of a record before offset 150
+    write = buffered_write(consumer)  # a table write of a record before offset 150
     commit = asyncio.ensure_future(consumer._commit_offsets({TOPIC: 150}))
     done, _ = await asyncio.wait({commit}, timeout=NOT_DONE_WITHIN_S)
     assert not done  # held back while the write is unacknowledged
@@ -216,8 +222,7 @@ async def test_leadq_stops_committing_when_a_changelog_write_failed(
         crashes.append(reason)
 
     monkeypatch.setattr(consumer.app, "crash", crash)
-    write: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    consumer.app.producer.buffer.put(write)
+    write = buffered_write(consumer)
     write.set_exception(RuntimeError("broker gone"))
     assert await asyncio.wait_for(consumer._commit_offsets({TOPIC: 150}), STEP_TIMEOUT_S) is False
     assert commits == []
