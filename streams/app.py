@@ -149,6 +149,12 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         lead's final state stored. After a crash in between, the whole record is processed
         again from the states stored before it and re-emits the same changes (same
         change_id, same content) instead of losing them.
+
+        A lead's state is stored again even when the record leaves it unchanged (its events
+        were all seen before): after a kill, the local store can hold a state whose
+        changelog write was lost, and the records that made it come back as duplicates.
+        Storing it again puts it in the changelog before their offsets are committed, so a
+        worker that later recovers from the changelog alone does not resume without it.
         """
         async for event in stream.events():
             states, changes, forward = await apply_record(event)
@@ -166,13 +172,20 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         event: Any,
     ) -> tuple[dict[bytes, LeadState], list[tuple[bytes, bytes]], list[LeadEvent]]:
         """Apply one record's items in order (dead-lettering rejected ones). Returns the
-        final state of each lead it changed, its stage changes and its hand-overs."""
-        states: dict[bytes, LeadState] = {}  # changed by this record, not yet stored
+        final state of each stored lead it touched, its stage changes and its hand-overs."""
+        states: dict[bytes, LeadState] = {}  # touched by this record, not yet stored
         changes: list[tuple[bytes, bytes]] = []
         forward: list[LeadEvent] = []
         for key, item in decode_record(event.value, event.key):
             raw_key = key.encode()  # table keys are bytes, as they come back on recovery
-            state = states[raw_key] if raw_key in states else load(raw_key, key)
+            if raw_key not in states:
+                stored = table.get(raw_key)
+                if stored is None:
+                    state = LeadState(key=key)
+                else:  # stored again even if unchanged (see qualify)
+                    state = states[raw_key] = decode_state(stored)
+            else:
+                state = states[raw_key]
             try:
                 outcome = process_item(qualifier, state, item)
             except Exception as exc:  # a rules bug must not stall the partition
@@ -211,10 +224,6 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         await asyncio.sleep(0)  # faust's buffer task usually drains it in one go
         if buffer.size > REKEY_RECORD_EVENTS:
             await buffer.flush()
-
-    def load(raw_key: bytes, key: str) -> LeadState:
-        stored = table.get(raw_key)
-        return decode_state(stored) if stored is not None else LeadState(key=key)
 
     async def send_all(records: list[tuple[bytes, bytes]], forward: list[LeadEvent]) -> None:
         """Stage changes, and events handed over to their lead's key (its partition)."""

@@ -17,6 +17,7 @@ from streams.ingest import rekey
 from streams.rekey import RekeyBuffer
 from streams.scenarios import scenario
 from streams.settings import Settings
+from streams.timers import encode_tick
 
 pytestmark = pytest.mark.asyncio
 
@@ -160,3 +161,46 @@ async def test_qualify_applies_the_events_of_one_record_in_order(
         ("sql", "sqo", 2),
     ]
     assert (state.stage, state.sequence) == ("sqo", 2)
+
+
+async def test_qualify_stores_a_lead_state_again_when_a_duplicate_leaves_it_unchanged(
+    worker: Worker, outputs: dict[str, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a kill the local store can be ahead of the changelog (a lost changelog write);
+    the records that made that state come back as duplicates and must write it again."""
+    writes: list[tuple[bytes, bytes]] = []
+    on_key_set = worker.table.on_key_set  # faust's hook that writes the changelog
+
+    def record_write(key: bytes, value: bytes) -> None:
+        writes.append((key, value))
+        on_key_set(key, value)
+
+    monkeypatch.setattr(worker.table, "on_key_set", record_write)
+    ebook = scenario("software-ebook-sql").for_lead("L-8").steps[1].value
+    ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))
+    [(key, record)] = outputs["by_lead"].sent
+    async with worker.qualify.test_context() as agent:
+        for _ in range(2):  # the second delivery is a duplicate
+            await asyncio.wait_for(agent.put(orjson.dumps(record), key=key), AGENT_TIMEOUT_S)
+        await asyncio.wait_for(until(lambda: len(writes) == 2), AGENT_TIMEOUT_S)
+    first, again = writes
+    assert first == again
+    assert first[0] == b"L-8"
+    assert len(outputs["stage_changes"].sent) == 1
+
+
+async def test_qualify_stores_nothing_for_a_tick_of_an_unknown_lead(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    ebook = scenario("software-ebook-sql").for_lead("L-6").steps[1].value
+    ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))
+    [(key, record)] = outputs["by_lead"].sent
+    async with worker.qualify.test_context() as agent:
+        await asyncio.wait_for(
+            agent.put(encode_tick(1_800_000_000_000), key=b"L-unknown"), AGENT_TIMEOUT_S
+        )
+        await asyncio.wait_for(agent.put(orjson.dumps(record), key=key), AGENT_TIMEOUT_S)
+        # records are processed in order: once L-6 is stored, the tick has been processed
+        await asyncio.wait_for(until(lambda: worker.table.get(b"L-6") is not None), AGENT_TIMEOUT_S)
+        assert worker.table.get(b"L-unknown") is None
+    assert len(outputs["stage_changes"].sent) == 1
