@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import OffsetWatch, reached, say, wait_for
+from bench.common import OffsetWatch, say, wait_for
 from bench.preload import leads_for, simulate
 from bench.worker import launch, output_tail
 from streams.kafka_clients import kafka_client_kwargs
@@ -20,7 +20,8 @@ from streams.simulate import SimEvent, produce
 from streams.topics import TopicNames, ensure_topics
 
 MIN_RATE = 100.0  # events/s below which the drain is abandoned (timeout)
-WARM_UP_TIMEOUT_S = 120.0  # a fresh worker takes in its first event within seconds
+WARM_UP_TIMEOUT_S = 120.0  # a fresh worker takes in its first events within seconds
+WARM_UP_S = 3.0  # seconds of the offered load sent to other leads before the timed load
 
 
 @dataclass
@@ -100,23 +101,28 @@ def latencies_ms(sent: dict[str, float], arrivals: list[tuple[str, float]]) -> l
 
 
 async def warm_up(settings: Settings, names: TopicNames, seed: int, rate: float) -> None:
-    """Send one event of another lead and wait until the worker has taken it in.
+    """Offer the load to other leads for WARM_UP_S and wait until the worker is done.
 
     The ready line comes when the worker's faust group is assigned; its input loop joins
-    its own group after that. The timed load starts once that has happened, so it measures
-    the steady state (a fresh worker's start is what the recovery figure measures).
+    its own group after that, and its output producer connects with the first stage
+    change. The timed load starts once all of that has happened and the warm-up traffic
+    is processed, so it measures the steady state (a fresh worker's start is what the
+    recovery figure measures).
     """
     began = time.monotonic()
-    events = simulate(1, seed, lead_prefix="warm-up")[:1]
+    count = int(rate * WARM_UP_S)
+    events = simulate(leads_for(count), seed, lead_prefix="warm-up")[:count]
     await produce(settings, events, rate)
+    groups = (settings.worker_group, settings.ingest_group)
     async with OffsetWatch(settings) as watch:
         ends = await watch.ends(names.inputs.values())
 
-        async def taken_in() -> bool:
-            return reached(await watch.committed(settings.ingest_group), ends)
+        async def processed() -> bool:
+            committed = await watch.committed(*groups)
+            return await watch.processed(committed, ends, names.events_by_lead)
 
-        waited = await wait_for(taken_in, WARM_UP_TIMEOUT_S, "the worker taking in a first event")
-    say(f"latency: the worker took in a first event after {waited - began:.1f}s")
+        waited = await wait_for(processed, WARM_UP_TIMEOUT_S, "the worker taking in the warm-up")
+    say(f"latency: the worker processed {count:,} warm-up events after {waited - began:.1f}s")
 
 
 async def run_latency(

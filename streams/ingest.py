@@ -89,8 +89,10 @@ class Ingest(Service):
     async def on_start(self) -> None:
         """Connect, then run the loop in the background."""
         client = kafka_client_kwargs(self.settings)
+        # No linger: a batch's records are appended at once, so waiting for more only
+        # delays them.
         self._producer = AIOKafkaProducer(
-            **client, acks="all", enable_idempotence=True, linger_ms=2
+            **client, acks="all", enable_idempotence=True, linger_ms=0
         )
         self._consumer = AIOKafkaConsumer(
             **client,

@@ -1,0 +1,79 @@
+"""Records the qualify agent has applied and sent, but whose states it has not stored yet."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from faust.streams import _current_event
+
+from streams.core.events import LeadEvent
+from streams.core.state import LeadState
+
+# Records applied ahead of the acknowledgements of the first of them, at most. Bounds the
+# work done again after a crash, and how long a lead's state waits to be stored.
+AHEAD_RECORDS: Final = 64
+
+
+@dataclass
+class Applied:
+    """One record: its event, the states it left, what it sent and the sends' futures."""
+
+    event: Any
+    states: dict[bytes, LeadState]
+    changes: list[tuple[bytes, bytes]]
+    forward: list[LeadEvent]
+    sent: list[asyncio.Future[Any]]
+
+
+@dataclass
+class Pending:
+    """The records applied since the last store, in order, and the latest state of each
+    lead they touched (what later records are applied on top of)."""
+
+    records: list[Applied] = field(default_factory=list)
+    states: dict[bytes, LeadState] = field(default_factory=dict)
+
+    def add(self, applied: Applied) -> None:
+        """Append a record applied on top of the pending states."""
+        self.records.append(applied)
+        self.states.update(applied.states)
+
+    def final_states(self) -> Iterator[tuple[Any, bytes, LeadState]]:
+        """Each lead's latest state, with the event of the last record that touched it."""
+        done: set[bytes] = set()
+        for applied in reversed(self.records):
+            for key, state in applied.states.items():
+                if key not in done:
+                    done.add(key)
+                    yield applied.event, key, state
+
+    def clear(self) -> None:
+        """Forget every pending record."""
+        self.records.clear()
+        self.states.clear()
+
+
+def records_waiting(stream: Any) -> bool:
+    """Whether the agent's stream has more records queued right now (faust's channel queue)."""
+    queue = getattr(stream.channel, "queue", None)
+    return queue is not None and not queue.empty()
+
+
+@contextmanager
+def processing(event: Any) -> Iterator[None]:
+    """Make `event` faust's current event for a moment.
+
+    faust writes a table key to the store and changelog partition of the event being
+    processed; a record's states are stored while a later record of another partition
+    may be the current one.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
