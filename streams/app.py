@@ -26,7 +26,7 @@ from streams.failstop import retry_or_stop
 from streams.ingest import Ingest
 from streams.kafka_clients import faust_credentials, kafka_client_kwargs
 from streams.outputs import OutputProducer
-from streams.pipeline import AHEAD_RECORDS, Applied, Pending, processing, records_waiting
+from streams.pipeline import Applied, Pending, processing, records_waiting
 from streams.rekey import REKEY_RECORD_EVENTS
 from streams.settings import Settings
 from streams.timers import DueIndex, Tick, decode_record, encode_tick, process_item
@@ -147,13 +147,13 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         A record holds a batch of events (see RekeyBuffer), one event a visitor hands over
         to its lead, or a timer tick: they are applied in order and the record's stage
         changes and hand-overs are sent at once. While more records wait in the stream
-        (up to AHEAD_RECORDS), they are applied and sent too, without waiting for the
-        acknowledgements: a record's changes never wait behind the round trip of the
-        records before it. Then every pending record's sends are awaited, and only then
-        is each lead's final state stored and the records acked (so faust commits their
-        offsets). After a crash in between, the records are processed again from the
-        states stored before them and re-emit the same changes (same change_id, same
-        content) instead of losing them.
+        (up to AHEAD_RECORDS records and AHEAD_SENDS sends, see pipeline.py), they are
+        applied and sent too, without waiting for the acknowledgements: a record's
+        changes seldom wait behind the round trip of the records before it. Then every
+        pending record's sends are awaited, and only then is each lead's final state
+        stored and the records acked (so faust commits their offsets). After a crash in
+        between, the records are processed again from the states stored before them and
+        re-emit the same changes (same change_id, same content) instead of losing them.
 
         A lead's state is stored again even when the record leaves it unchanged (its events
         were all seen before): after a kill, the local store can hold a state whose
@@ -167,7 +167,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
             states, changes, forward = await apply_record(event, pending.states)
             sent = await retry_or_stop("sending stage changes", queue_sends, changes, forward)
             pending.add(Applied(event, states, changes, forward, sent))
-            if len(pending.records) < AHEAD_RECORDS and records_waiting(stream):
+            if not pending.full() and records_waiting(stream):
                 continue
             await finish(stream, pending)
 

@@ -6,10 +6,18 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.streams import current_event
 
 from streams.core.state import LeadState
-from streams.pipeline import Applied, Pending, processing, records_waiting
+from streams.pipeline import (
+    AHEAD_RECORDS,
+    AHEAD_SENDS,
+    Applied,
+    Pending,
+    processing,
+    records_waiting,
+)
 
 
 def applied(name: str, **states: int) -> Applied:
@@ -61,3 +69,19 @@ def test_records_are_waiting_while_the_channel_queue_has_some() -> None:
     queue.put_nowait("record")
     assert records_waiting(stream)
     assert not records_waiting(SimpleNamespace(channel=object()))  # no queue: never wait
+
+
+@pytest.mark.asyncio
+async def test_pending_is_full_at_its_bound_of_records_or_of_sends() -> None:
+    pending = Pending()
+    for n in range(AHEAD_RECORDS - 1):
+        pending.add(applied(f"r{n}", a=n))
+    assert not pending.full()
+    pending.add(applied("last", a=AHEAD_RECORDS))
+    assert pending.full()
+    pending.clear()
+    sending = applied("sends", a=1)
+    loop = asyncio.get_running_loop()
+    sending.sent = [loop.create_future() for _ in range(AHEAD_SENDS)]
+    pending.add(sending)
+    assert pending.full()
