@@ -1,4 +1,4 @@
-"""Entry point: `python -m bench [--events N] [--leads N] [--runs 3] [--quick]`."""
+"""Entry point: `python -m bench [--events N] [--leads N] [--runs 3] [--quick] [--only ...]`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bench.common import BenchEnv, say, worker_overrides
 from bench.latency import LatencyResult, run_latency
 from bench.leadq_run import LeadqResult, run_leadq
 from bench.preload import leads_for, preload, simulate
-from bench.recovery import RecoveryResult, run_recovery
+from bench.recovery import RecoveryResult, offline_states, run_recovery
 from bench.report import (
     REPORT_JSON,
     RESULTS_MD,
@@ -60,6 +60,7 @@ class Options:
     keep: bool
     record: bool
     profile: Path | None
+    only: str | None = None  # "recovery": that measurement alone (no table, nothing recorded)
 
     @property
     def mode(self) -> str:
@@ -117,6 +118,12 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--no-record", action="store_true", help="do not append to bench/RESULTS.md"
     )
+    parser.add_argument(
+        "--only",
+        choices=["recovery"],
+        help="measure only this (recovery: its lead states come from replaying the simulated "
+        "stream offline; prints the figures, writes no table or JSON)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -139,6 +146,7 @@ def parse(argv: list[str] | None = None) -> Options:
         keep=args.keep,
         record=not args.no_record,
         profile=args.profile,
+        only=args.only,
     )
 
 
@@ -257,6 +265,26 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
     )
 
 
+async def measure_recovery(env: BenchEnv, opts: Options) -> RecoveryResult:
+    """The recovery measurement alone, its lead states replayed offline from the simulator."""
+    leads = opts.leads or leads_for(opts.events or 0)
+    events = simulate(leads, opts.seed)
+    if opts.events is not None:
+        events = events[: opts.events]
+    states = offline_states(events)
+    del events
+    say(f"replayed the stream offline: {len(states):,} lead states as templates")
+    recovery = await run_recovery(
+        env.settings("rec."), states, opts.recovery_leads, env.work_dir / "recovery"
+    )
+    say(
+        f"recovery of {recovery.leads:,} leads (changelog {recovery.changelog_bytes / 1e6:,.0f} "
+        f"MB): ready after {recovery.ready_s:.1f}s, resumed after {recovery.resume_s:.1f}s, "
+        f"peak RSS {recovery.peak_rss_mb or 0:.0f} MB"
+    )
+    return recovery
+
+
 def _differing(expected: dict[str, str], got: dict[str, str]) -> set[str]:
     """Leads whose final stage differs (a lead missing on one side counts)."""
     return {k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k)}
@@ -270,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with broker(work / "broker") as (bootstrap, kind):
             env = BenchEnv(bootstrap, f"bench-{uuid.uuid4().hex[:8]}.", work, opts.partitions)
+            if opts.only == "recovery":
+                asyncio.run(measure_recovery(env, opts))
+                say(f"done in {(time.monotonic() - began) / 60:.1f} min")
+                return 0
             figures = asyncio.run(measure(env, opts, kind, began))
     finally:
         if opts.keep:

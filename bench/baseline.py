@@ -25,7 +25,7 @@ from bench.common import create_topics, say
 from bench.preload import Preload
 from schemas.decode import Rejection, TopicKind, decode
 from streams.codec import (
-    encode_dead_letter,
+    dead_letter_of,
     encode_stage_change,
     encode_state,
     partition_key,
@@ -105,7 +105,7 @@ class Baseline:
             kind: TopicKind = self.kind_of[record.topic]  # type: ignore[assignment]
             decoded = decode(kind, record.value)
             if isinstance(decoded, Rejection):
-                rejects.append(_dead_letter(record, decoded))
+                rejects.append(dead_letter_of(record, decoded))
                 continue
             # An event, then what it hands over to other keys (a visitor's history to its
             # lead): leadq sends those through its re-key topic, here they are processed
@@ -117,11 +117,11 @@ class Baseline:
                 try:
                     outcome = process(state, event)
                 except Exception as exc:  # same policy as leadq: a rules bug dead-letters
-                    rejects.append(_dead_letter(record, Rejection("processing_error", repr(exc))))
+                    rejects.append(dead_letter_of(record, Rejection("processing_error", repr(exc))))
                     continue
                 if outcome.rejection is not None:
                     problem = Rejection(outcome.rejection.code, outcome.rejection.message)
-                    rejects.append(_dead_letter(record, problem))
+                    rejects.append(dead_letter_of(record, problem))
                 pending.extend((e.lead_id or "", e) for e in outcome.forward)
                 if outcome.state is state:
                     continue
@@ -130,17 +130,6 @@ class Baseline:
                 changes.extend((raw_key, encode_stage_change(c)) for c in outcome.changes)
                 writes.append((raw_key, outcome.state))
         return changes, writes, rejects
-
-
-def _dead_letter(record: Any, rejection: Rejection) -> bytes:
-    return encode_dead_letter(
-        source_topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        rejection=rejection,
-    )
 
 
 async def run_baseline(

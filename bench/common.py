@@ -156,10 +156,13 @@ class OffsetWatch:
         await self.consumer.stop()
         await self.admin.close()
 
-    async def committed(self, group: str) -> dict[TopicPartition, int]:
-        """Committed offset per partition (partitions without a commit are left out)."""
-        found = await self.admin.list_consumer_group_offsets(group)
-        return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+    async def committed(self, *groups: str) -> dict[TopicPartition, int]:
+        """Committed offset per partition of the groups (those without a commit left out)."""
+        offsets: dict[TopicPartition, int] = {}
+        for group in groups:
+            found = await self.admin.list_consumer_group_offsets(group)
+            offsets.update({tp: meta.offset for tp, meta in found.items() if meta.offset >= 0})
+        return offsets
 
     async def processed(
         self,

@@ -20,6 +20,8 @@ from streams.simulate import SimEvent, produce
 from streams.topics import TopicNames, ensure_topics
 
 MIN_RATE = 100.0  # events/s below which the drain is abandoned (timeout)
+WARM_UP_TIMEOUT_S = 120.0  # a fresh worker takes in its first events within seconds
+WARM_UP_S = 3.0  # seconds of the offered load sent to other leads before the timed load
 
 
 @dataclass
@@ -98,13 +100,38 @@ def latencies_ms(sent: dict[str, float], arrivals: list[tuple[str, float]]) -> l
     return [(at - sent[trigger]) * 1000 for trigger, at in arrivals if trigger in sent]
 
 
+async def warm_up(settings: Settings, names: TopicNames, seed: int, rate: float) -> None:
+    """Offer the load to other leads for WARM_UP_S and wait until the worker is done.
+
+    The ready line comes when the worker's faust group is assigned; its input loop joins
+    its own group after that, and its output producer connects with the first stage
+    change. The timed load starts once all of that has happened and the warm-up traffic
+    is processed, so it measures the steady state (a fresh worker's start is what the
+    recovery figure measures).
+    """
+    began = time.monotonic()
+    count = int(rate * WARM_UP_S)
+    events = simulate(leads_for(count), seed, lead_prefix="warm-up")[:count]
+    await produce(settings, events, rate)
+    groups = (settings.worker_group, settings.ingest_group)
+    async with OffsetWatch(settings) as watch:
+        ends = await watch.ends(names.inputs.values())
+
+        async def processed() -> bool:
+            committed = await watch.committed(*groups)
+            return await watch.processed(committed, ends, names.events_by_lead)
+
+        waited = await wait_for(processed, WARM_UP_TIMEOUT_S, "the worker taking in the warm-up")
+    say(f"latency: the worker processed {count:,} warm-up events after {waited - began:.1f}s")
+
+
 async def run_latency(
     settings: Settings, rate: float, duration_s: float, seed: int, data_dir: Path
 ) -> LatencyResult:
     """Offer `rate` events/s of simulated traffic for `duration_s` to one fresh worker."""
     settings = settings.model_copy(update={"data_dir": data_dir})
     names = TopicNames.of(settings)
-    group = f"{settings.topic_prefix}{settings.app_id}"
+    groups = (settings.worker_group, settings.ingest_group)
     await ensure_topics(settings)
     count = int(rate * duration_s)
     events: list[SimEvent] = simulate(leads_for(count), seed, lead_prefix="lat")[:count]
@@ -117,6 +144,7 @@ async def run_latency(
 
     try:
         await follower.start()
+        await warm_up(settings, names, seed, rate)
         say(f"latency: offering {len(events):,} events at {rate:,.0f}/s for {duration_s:g}s")
         began = time.monotonic()
         await produce(settings, events, rate, on_send=stamp)
@@ -126,7 +154,7 @@ async def run_latency(
             input_ends = await watch.ends(names.inputs.values())
 
             async def processed() -> bool:
-                committed = await watch.committed(group)
+                committed = await watch.committed(*groups)
                 return await watch.processed(committed, input_ends, names.events_by_lead)
 
             try:

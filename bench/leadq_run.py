@@ -77,7 +77,7 @@ async def run_leadq(
     """
     settings = run_settings(preload, run, data_dir)
     names = TopicNames.of(settings)
-    group = f"{settings.topic_prefix}{settings.app_id}"
+    groups = (settings.worker_group, settings.ingest_group)
     await ensure_topics(settings)
     timeout = preload.events / MIN_RATE + 60
     async with OffsetWatch(settings) as watch:
@@ -90,7 +90,7 @@ async def run_leadq(
 
         async def done() -> bool:
             nonlocal last
-            committed = await watch.committed(group)
+            committed = await watch.committed(*groups)
             if on_progress is not None and time.monotonic() - last >= 5:
                 last = time.monotonic()
                 # Input events taken in (events-by-lead records hold several events each).

@@ -19,13 +19,16 @@ from schemas.decode import Rejection, TopicKind, decode
 from streams.codec import encode_state, to_lead_event
 from streams.core.events import StageChanged
 from streams.core.qualify import ANONYMOUS_PREFIX, Qualifier
+from streams.core.replay import replay_all
 from streams.core.ruleset import load_ruleset
 from streams.core.state import LeadState
 from streams.kafka_clients import kafka_client_kwargs
+from streams.reference import valid_events
 from streams.settings import Settings
+from streams.simulate import SimEvent
 from streams.topics import TopicNames, ensure_topics
 
-READY_TIMEOUT_S = 600.0  # restoring 1,000,000 leads took 115-145 s on 2 cores
+READY_TIMEOUT_S = 600.0  # 1,000,000 leads: 115-145 s per message, about 8 s in bulk
 PROBE_TIMEOUT_S = 120.0  # the probe's stage change normally follows the ready line in < 1 s
 
 
@@ -87,6 +90,13 @@ def templates_of(states: dict[str, LeadState]) -> list[tuple[str, bytes]]:
         for key, state in sorted(states.items())
         if not key.startswith(ANONYMOUS_PREFIX)
     ]
+
+
+def offline_states(events: Sequence[SimEvent], rules: str = "default") -> dict[str, LeadState]:
+    """The lead states the simulated events leave, replayed through the core without Kafka
+    (in event-time order; the throughput runs' states differ only where topics interleave)."""
+    valid, _ = valid_events((e.kind, e.value) for e in events)
+    return replay_all(Qualifier(load_ruleset(rules)), valid).states
 
 
 _PROBE_EVENTS: tuple[tuple[TopicKind, dict[str, Any]], ...] = (
@@ -183,12 +193,12 @@ async def run_recovery(
         try:
             await _wait_for_change(settings, probe, PROBE_TIMEOUT_S)
         except TimeoutError as exc:
-            group = f"{settings.topic_prefix}{settings.app_id}"
+            groups = (settings.worker_group, settings.ingest_group)
             async with OffsetWatch(settings) as watch:
-                committed = await watch.committed(group)
+                committed = await watch.committed(*groups)
             offsets = ", ".join(f"{tp.topic}[{tp.partition}]={o}" for tp, o in committed.items())
             raise TimeoutError(
-                f"{exc}; committed offsets of {group}: {offsets or 'none'}; "
+                f"{exc}; committed offsets of {groups}: {offsets or 'none'}; "
                 + output_tail(launched.worker)
             ) from None
         resumed_at = time.monotonic()

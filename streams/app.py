@@ -9,24 +9,25 @@ from typing import Any
 
 import faust
 
-from schemas.decode import TOPIC_KINDS, Rejection, TopicKind, decode
-from streams import faust_fixes
+from schemas.decode import Rejection
+from streams import bulk_restore, faust_fixes
 from streams.codec import (
     decode_state,
     encode_dead_letter,
     encode_lead_event,
     encode_stage_change,
     encode_state,
-    partition_key,
-    to_lead_event,
 )
 from streams.core.events import LeadEvent
 from streams.core.qualify import Qualifier
 from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
-from streams.kafka_clients import faust_credentials
-from streams.rekey import REKEY_BATCH, REKEY_RECORD_EVENTS, REKEY_WAIT_S, RekeyBuffer
+from streams.ingest import Ingest
+from streams.kafka_clients import faust_credentials, kafka_client_kwargs
+from streams.outputs import OutputProducer
+from streams.pipeline import Applied, Pending, processing, records_waiting
+from streams.rekey import REKEY_RECORD_EVENTS
 from streams.settings import Settings
 from streams.timers import DueIndex, Tick, decode_record, encode_tick, process_item
 from streams.topics import LEAD_TABLE, TopicNames
@@ -43,7 +44,8 @@ class Worker:
     topics: TopicNames
     qualifier: Qualifier
     table: Any
-    ingest: dict[TopicKind, Any]
+    ingest: Ingest
+    outputs: OutputProducer
     qualify: Any
     by_lead: Any
     stage_changes: Any
@@ -64,7 +66,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
     qualifier = Qualifier(ruleset)
     names = TopicNames.of(settings)
     app = faust.App(
-        f"{settings.topic_prefix}{settings.app_id}",
+        settings.worker_group,
         broker=[f"kafka://{server}" for server in settings.bootstrap_list],
         broker_credentials=faust_credentials(settings),
         store=settings.store,
@@ -91,6 +93,8 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         key_serializer="raw",
         value_serializer="raw",
         logging_config=None,
+        # Recovery restores the table from its changelog in large batches (bulk_restore.py).
+        TableManager=bulk_restore.table_manager(kafka_client_kwargs(settings)),
     )
     by_lead = app.topic(
         names.events_by_lead,
@@ -128,44 +132,10 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
             ),
         )
 
-    def ingest_agent(kind: TopicKind) -> Any:
-        """Validate one input topic, send rejects to the dead letters, re-key the rest by lead.
-
-        Events are taken in batches (up to REKEY_BATCH, or what arrived within REKEY_WAIT_S)
-        and each batch's events are sent as one record per events-by-lead partition, in
-        their order: one produce and one consume per record instead of per event. faust
-        acks a batch's events only after this body has handed its records to the producer,
-        and flushes the producer before it commits their offsets.
-        """
-        topic = app.topic(
-            names.inputs[kind], key_serializer="raw", value_serializer="raw", allow_empty=True
-        )
-
-        async def ingest(stream: Any) -> None:
-            async for events in stream.take_events(REKEY_BATCH, within=REKEY_WAIT_S):
-                pending = RekeyBuffer(settings.partitions)
-                for event in events:
-                    message = event.message
-                    decoded = decode(kind, message.value)
-                    if isinstance(decoded, Rejection):
-                        await retry_or_stop("dead-lettering", reject, message, decoded)
-                        continue
-                    try:
-                        lead_event = to_lead_event(decoded)
-                        key = partition_key(lead_event)
-                        value = encode_lead_event(lead_event)
-                    except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
-                        unusable = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
-                        await retry_or_stop("dead-lettering", reject, message, unusable)
-                        continue
-                    for record in pending.add(key, value):
-                        await retry_or_stop("re-keying", by_lead.send, **record)
-                for record in pending.drain():
-                    await retry_or_stop("re-keying", by_lead.send, **record)
-
-        return app.agent(topic, name=f"ingest-{kind}")(ingest)
-
-    ingest = {kind: ingest_agent(kind) for kind in TOPIC_KINDS}
+    ingest = Ingest(settings, loop=app.loop, beacon=app.beacon)
+    app.service(ingest)
+    outputs = OutputProducer(settings, loop=app.loop, beacon=app.beacon)
+    app.service(outputs)
 
     due = DueIndex(qualifier, settings.timer_rescan_s, settings.timer_clock == "wall")
 
@@ -175,11 +145,15 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         store the state.
 
         A record holds a batch of events (see RekeyBuffer), one event a visitor hands over
-        to its lead, or a timer tick: they are applied in order, then the record's stage
-        changes and hand-overs are sent and acknowledged, and only then is each changed
-        lead's final state stored. After a crash in between, the whole record is processed
-        again from the states stored before it and re-emits the same changes (same
-        change_id, same content) instead of losing them.
+        to its lead, or a timer tick: they are applied in order and the record's stage
+        changes and hand-overs are sent at once. While more records wait in the stream
+        (up to AHEAD_RECORDS records and AHEAD_SENDS sends, see pipeline.py), they are
+        applied and sent too, without waiting for the acknowledgements: a record's
+        changes seldom wait behind the round trip of the records before it. Then every
+        pending record's sends are awaited, and only then is each lead's final state
+        stored and the records acked (so faust commits their offsets). After a crash in
+        between, the records are processed again from the states stored before them and
+        re-emit the same changes (same change_id, same content) instead of losing them.
 
         A lead's state is stored again even when the record leaves it unchanged (its events
         were all seen before): after a kill, the local store can hold a state whose
@@ -187,50 +161,85 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         Storing it again puts it in the changelog before their offsets are committed, so a
         worker that later recovers from the changelog alone does not resume without it.
         """
+        stream.enable_acks = False  # each record is acked by finish(), once its states are stored
+        pending = Pending()
         async for event in stream.events():
-            states: dict[bytes, LeadState] = {}  # touched by this record, not yet stored
-            changes: list[tuple[bytes, bytes]] = []
-            forward: list[LeadEvent] = []
-            for key, item in decode_record(event.value, event.key):
-                raw_key = key.encode()  # table keys are bytes, as they come back on recovery
-                if raw_key not in states:
-                    stored = table.get(raw_key)
-                    if stored is None:
-                        state = LeadState(key=key)
-                    else:  # stored again even if unchanged (see above)
-                        state = states[raw_key] = decode_state(stored)
-                else:
-                    state = states[raw_key]
-                try:
-                    outcome = process_item(qualifier, state, item)
-                except Exception as exc:  # a rules bug must not stall the partition
-                    log.exception("qualifying %r for %r failed", item, key)
-                    problem = Rejection("processing_error", repr(exc))
-                    await retry_or_stop(
-                        "dead-lettering", reject, event.message, problem, raw_key, encoded(item)
-                    )
-                    continue
-                if outcome.rejection is not None:
-                    code, message = outcome.rejection.code, outcome.rejection.message
-                    if code == "identity_conflict":
-                        log.warning("identity conflict: %s", message)
-                    rejection = Rejection(code, message)
-                    await retry_or_stop(
-                        "dead-lettering", reject, event.message, rejection, raw_key, encoded(item)
-                    )
-                if outcome.state is not state:
-                    states[raw_key] = outcome.state
-                    changes.extend((raw_key, encode_stage_change(c)) for c in outcome.changes)
-                    forward.extend(outcome.forward)
-            if changes or forward:
-                # The changes must be durable before the states that remember them are.
-                await retry_or_stop("sending stage changes", send_all, changes, forward)
-            for raw_key, new_state in states.items():
-                await retry_or_stop("storing the lead state", store, raw_key, new_state)
-                due.observe(new_state.clock_ms)
-                due.update(raw_key, qualifier.next_due_ms(new_state))
-            if states:
-                await hand_over_changelog()
+            states, changes, forward = await apply_record(event, pending.states)
+            sent = await retry_or_stop("sending stage changes", queue_sends, changes, forward)
+            pending.add(Applied(event, states, changes, forward, sent))
+            if not pending.full() and records_waiting(stream):
+                continue
+            await finish(stream, pending)
+
+    async def finish(stream: Any, pending: Pending) -> None:
+        """Await the pending records' sends, then store their leads' states and ack them."""
+        # The changes must be durable before the states that remember them are.
+        await retry_or_stop("sending stage changes", deliver, pending.records)
+        if not all(still_assigned(applied.event) for applied in pending.records):
+            # A rebalance came in between: their partitions' next owner (or this worker
+            # again, after its recovery) processes the records again from their offsets.
+            pending.clear()
+            return
+        for event, key, state in pending.final_states():
+            with processing(event):  # faust writes a key's changelog partition of its event
+                store(key, state)
+            due.observe(state.clock_ms)
+            due.update(key, qualifier.next_due_ms(state))
+        stored = bool(pending.states)
+        for applied in pending.records:
+            await stream.ack(applied.event)
+        pending.clear()
+        if stored:
+            await hand_over_changelog()
+
+    def still_assigned(event: Any) -> bool:
+        """Whether the record came in this consumer generation, with no rebalance going on."""
+        return bool(
+            event.message.generation_id == app.consumer_generation_id
+            and app.flow_control.is_active()
+        )
+
+    async def apply_record(
+        event: Any, ahead: dict[bytes, LeadState]
+    ) -> tuple[dict[bytes, LeadState], list[tuple[bytes, bytes]], list[LeadEvent]]:
+        """Apply one record's items in order (dead-lettering rejected ones), on top of the
+        states of records applied but not stored yet (`ahead`). Returns the final state
+        of each stored lead it touched, its stage changes and its hand-overs."""
+        states: dict[bytes, LeadState] = {}  # touched by this record, not yet stored
+        changes: list[tuple[bytes, bytes]] = []
+        forward: list[LeadEvent] = []
+        for key, item in decode_record(event.value, event.key):
+            raw_key = key.encode()  # table keys are bytes, as they come back on recovery
+            if raw_key in states:
+                state = states[raw_key]
+            elif raw_key in ahead:
+                state = ahead[raw_key]
+            elif (stored := table.get(raw_key)) is not None:
+                state = states[raw_key] = decode_state(stored)  # stored again (see qualify)
+            else:
+                state = LeadState(key=key)
+            try:
+                outcome = process_item(qualifier, state, item)
+            except Exception as exc:  # a rules bug must not stall the partition
+                log.exception("qualifying %r for %r failed", item, key)
+                problem = Rejection("processing_error", repr(exc))
+                await retry_or_stop(
+                    "dead-lettering", reject, event.message, problem, raw_key, encoded(item)
+                )
+                continue
+            if outcome.rejection is not None:
+                code, message = outcome.rejection.code, outcome.rejection.message
+                if code == "identity_conflict":
+                    log.warning("identity conflict: %s", message)
+                rejection = Rejection(code, message)
+                await retry_or_stop(
+                    "dead-lettering", reject, event.message, rejection, raw_key, encoded(item)
+                )
+            if outcome.state is not state:
+                states[raw_key] = outcome.state
+                changes.extend((raw_key, encode_stage_change(c)) for c in outcome.changes)
+                forward.extend(outcome.forward)
+        return states, changes, forward
 
     def encoded(item: LeadEvent | Tick) -> bytes:
         return encode_lead_event(item) if isinstance(item, LeadEvent) else encode_tick(item.now_ms)
@@ -248,16 +257,28 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         if buffer.size > REKEY_RECORD_EVENTS:
             await buffer.flush()
 
-    async def send_all(records: list[tuple[bytes, bytes]], forward: list[LeadEvent]) -> None:
-        """Stage changes, and events handed over to their lead's key (its partition)."""
-        pending = [await stage_changes.send(key=k, value=v) for k, v in records]
-        pending += [
-            await by_lead.send(key=(e.lead_id or "").encode(), value=encode_lead_event(e))
+    async def queue_sends(
+        records: list[tuple[bytes, bytes]], forward: list[LeadEvent]
+    ) -> list[asyncio.Future[Any]]:
+        """Send stage changes, and events handed over to their lead's key (its partition);
+        returns the futures of their acknowledgements."""
+        sent = [await outputs.send(names.stage_changes, k, v) for k, v in records]
+        sent += [
+            await outputs.send(
+                names.events_by_lead, (e.lead_id or "").encode(), encode_lead_event(e)
+            )
             for e in forward
         ]
-        await asyncio.gather(*pending)
+        return sent
 
-    async def store(key: bytes, state: LeadState) -> None:
+    async def deliver(records: list[Applied]) -> None:
+        """Wait for the records' sends; a record with a failed send is sent again whole."""
+        for applied in records:
+            if any(f.done() and (f.cancelled() or f.exception()) for f in applied.sent):
+                applied.sent = await queue_sends(applied.changes, applied.forward)
+        await asyncio.gather(*(f for applied in records for f in applied.sent))
+
+    def store(key: bytes, state: LeadState) -> None:
         table[key] = encode_state(state)
 
     if ruleset.demotion is not None:
@@ -277,6 +298,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         qualifier,
         table,
         ingest,
+        outputs,
         qualify,
         by_lead,
         stage_changes,

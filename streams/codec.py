@@ -156,6 +156,19 @@ def encode_stage_change(change: StageChanged, emitted_at: datetime | None = None
     return orjson.dumps(stage_change_dict(change, emitted_at or datetime.now(UTC)))
 
 
+def dead_letter_of(message: Any, rejection: Rejection) -> bytes:
+    """Value bytes for leads.dead-letter for a consumed input message (topic, partition,
+    offset, key and value attributes, as aiokafka's ConsumerRecord has them)."""
+    return encode_dead_letter(
+        source_topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        rejection=rejection,
+    )
+
+
 def encode_dead_letter(
     *,
     source_topic: str,

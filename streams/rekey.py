@@ -7,8 +7,7 @@ from typing import Any, Final
 from streams.codec import join_rekeyed, rekeyed_item
 from streams.topics import partition_of
 
-REKEY_BATCH: Final = 500  # events an ingest agent takes at most at a time
-REKEY_WAIT_S: Final = 0.005  # ... or those that arrived within this time
+REKEY_BATCH: Final = 500  # input events the ingest loop re-keys at most at a time
 # A record stays below this size when it can (one event may be larger; Kafka's default
 # limit of 1 MB per record is far above the 256 KB an input event may have).
 REKEY_RECORD_BYTES: Final = 512 * 1024

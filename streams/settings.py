@@ -73,3 +73,13 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """The full name of a contract topic, with the deployment's prefix."""
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def worker_group(self) -> str:
+        """The consumer group of the workers' faust app (the events-by-lead topic)."""
+        return f"{self.topic_prefix}{self.app_id}"
+
+    @property
+    def ingest_group(self) -> str:
+        """The consumer group of the workers' ingest loops (the input topics)."""
+        return f"{self.worker_group}-ingest"

@@ -8,15 +8,16 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import ConsumerRecord
 
-from schemas.decode import Rejection, decode
+from schemas.decode import Rejection, TopicKind, decode
 from streams.app import Worker, build
 from streams.codec import decode_state, encode_lead_event, to_lead_event
+from streams.ingest import rekey
 from streams.rekey import RekeyBuffer
 from streams.scenarios import scenario
 from streams.settings import Settings
 from streams.timers import encode_tick
-from streams.topics import partition_of
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,11 +34,34 @@ class Recorder:
     async def send(
         self, *, key: bytes | None = None, value: bytes, partition: int | None = None, **_: Any
     ) -> asyncio.Future[None]:
-        self.sent.append((key, orjson.loads(value)))
-        self.partitions.append(partition)
+        self.record(key, value, partition)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
+
+    def record(self, key: bytes | None, value: bytes, partition: int | None = None) -> None:
+        self.sent.append((key, orjson.loads(value)))
+        self.partitions.append(partition)
+
+
+def ingest(
+    worker: Worker,
+    outputs: dict[str, Recorder],
+    kind: TopicKind,
+    *messages: tuple[bytes | None, bytes],
+) -> None:
+    """Pass input messages through the ingest stage's rekey(), as one batch of one partition,
+    and record the events-by-lead records and dead letters the stage would send."""
+    topic = worker.topics.inputs[kind]
+    fetched = [
+        ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, 0, len(value), ())
+        for offset, (key, value) in enumerate(messages)
+    ]
+    batch = rekey(fetched, {topic: kind}, worker.settings.partitions)
+    for record in batch.records:
+        outputs["by_lead"].record(record["key"], record["value"], record["partition"])
+    for key, value in batch.dead_letters:
+        outputs["dead_letter"].record(key, value)
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -53,40 +77,33 @@ def worker(tmp_path: Any) -> Worker:
     return build(Settings(topic_prefix="agents.", data_dir=tmp_path, rules="default"))
 
 
-@pytest.fixture
-def outputs(worker: Worker) -> dict[str, Recorder]:
+def record_outputs(worker: Worker) -> dict[str, Recorder]:
+    """Recorders in place of the worker's sends: faust topics' and its output producer's."""
     recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
     for name, recorder in recorders.items():
-        getattr(worker, name).send = recorder.send
+        setattr(getattr(worker, name), "send", recorder.send)  # noqa: B010
+    by_topic = {getattr(worker, name).get_topic_name(): r for name, r in recorders.items()}
+
+    async def send(
+        topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> asyncio.Future[None]:
+        return await by_topic[topic].send(key=key, value=value, partition=partition)
+
+    setattr(worker.outputs, "send", send)  # noqa: B010
     return recorders
 
 
-async def test_ingest_rejects_bad_input_with_reason_and_rekeys_valid_events(
-    worker: Worker, outputs: dict[str, Recorder]
-) -> None:
-    valid = scenario("software-ebook-sql").for_lead("L-7").steps[1].value
-    async with worker.ingest["website"].test_context() as agent:
-        await asyncio.wait_for(agent.put(b"{oops", key=b"raw-key"), AGENT_TIMEOUT_S)
-        await asyncio.wait_for(agent.put(orjson.dumps(valid), key=None), AGENT_TIMEOUT_S)
-    [(dl_key, dead)] = outputs["dead_letter"].sent
-    assert dl_key == b"raw-key"
-    assert dead["error"]["code"] == "invalid_json"
-    assert dead["source_topic"] == "agents.leads.website"
-    assert dead["value"] == "{oops"
-    [(_, [rekeyed])] = outputs["by_lead"].sent
-    assert rekeyed["k"] == "L-7"
-    assert rekeyed["e"]["i"] == valid["event_id"]
+@pytest.fixture
+def outputs(worker: Worker) -> dict[str, Recorder]:
+    return record_outputs(worker)
 
 
 async def test_qualify_sends_changes_and_stores_state_and_ignores_duplicates(
     worker: Worker, outputs: dict[str, Recorder]
 ) -> None:
     steps = scenario("software-demo-sqo").for_lead("L-9").steps
-    async with worker.ingest["website"].test_context() as ingest_web:
-        for step in steps[:2]:
-            await asyncio.wait_for(ingest_web.put(orjson.dumps(step.value)), AGENT_TIMEOUT_S)
-    async with worker.ingest["call"].test_context() as ingest_call:
-        await asyncio.wait_for(ingest_call.put(orjson.dumps(steps[2].value)), AGENT_TIMEOUT_S)
+    ingest(worker, outputs, "website", *[(None, orjson.dumps(step.value)) for step in steps[:2]])
+    ingest(worker, outputs, "call", (None, orjson.dumps(steps[2].value)))
     rekeyed = outputs["by_lead"].sent
     async with worker.qualify.test_context() as agent:
         for key, value in [*rekeyed, rekeyed[0]]:  # the first event is delivered twice
@@ -107,34 +124,14 @@ async def test_profile_update_affects_fit_for_later_events(
     worker: Worker, outputs: dict[str, Recorder]
 ) -> None:
     profile = {"lead_id": "L-3", "updated_at": "2026-03-01T00:00:00Z", "seniority": "vp"}
-    async with worker.ingest["profile"].test_context() as agent:
-        await asyncio.wait_for(agent.put(orjson.dumps(profile), key=b"L-3"), AGENT_TIMEOUT_S)
+    ingest(worker, outputs, "profile", (b"L-3", orjson.dumps(profile)))
     ebook = scenario("software-ebook-sql").for_lead("L-3").steps[1].value
-    async with worker.ingest["website"].test_context() as agent:
-        await asyncio.wait_for(agent.put(orjson.dumps(ebook)), AGENT_TIMEOUT_S)
+    ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))
     async with worker.qualify.test_context() as agent:
         for key, value in outputs["by_lead"].sent:
             await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
     [(_, change)] = outputs["stage_changes"].sent
     assert change["scores"]["fit"] == 20
-
-
-async def test_ingest_sends_a_batch_as_one_record_per_lead_partition(
-    worker: Worker, outputs: dict[str, Recorder]
-) -> None:
-    leads = [f"L-{n}" for n in range(12)]
-    values = [
-        orjson.dumps(scenario("software-ebook-sql").for_lead(lead).steps[1].value) for lead in leads
-    ]
-    async with worker.ingest["website"].test_context() as agent:
-        for value in values:
-            await asyncio.wait_for(agent.put(value), AGENT_TIMEOUT_S)
-    by_lead = outputs["by_lead"]
-    got = [item["k"] for _, items in by_lead.sent for item in items]
-    assert sorted(got) == sorted(leads)
-    partitions = worker.settings.partitions
-    for (_, items), partition in zip(by_lead.sent, by_lead.partitions, strict=True):
-        assert {partition_of(item["k"].encode(), partitions) for item in items} == {partition}
 
 
 async def test_qualify_applies_the_events_of_one_record_in_order(
@@ -180,8 +177,7 @@ async def test_qualify_stores_a_lead_state_again_when_a_duplicate_leaves_it_unch
 
     monkeypatch.setattr(worker.table, "on_key_set", record_write)
     ebook = scenario("software-ebook-sql").for_lead("L-8").steps[1].value
-    async with worker.ingest["website"].test_context() as agent:
-        await asyncio.wait_for(agent.put(orjson.dumps(ebook)), AGENT_TIMEOUT_S)
+    ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))
     [(key, record)] = outputs["by_lead"].sent
     async with worker.qualify.test_context() as agent:
         for _ in range(2):  # the second delivery is a duplicate
@@ -197,8 +193,7 @@ async def test_qualify_stores_nothing_for_a_tick_of_an_unknown_lead(
     worker: Worker, outputs: dict[str, Recorder]
 ) -> None:
     ebook = scenario("software-ebook-sql").for_lead("L-6").steps[1].value
-    async with worker.ingest["website"].test_context() as agent:
-        await asyncio.wait_for(agent.put(orjson.dumps(ebook)), AGENT_TIMEOUT_S)
+    ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))
     [(key, record)] = outputs["by_lead"].sent
     async with worker.qualify.test_context() as agent:
         await asyncio.wait_for(

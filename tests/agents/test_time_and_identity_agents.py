@@ -14,7 +14,7 @@ from streams.codec import decode_state
 from streams.core.ruleset import preset_texts
 from streams.settings import Settings
 from streams.timers import encode_tick
-from tests.agents.test_agents import AGENT_TIMEOUT_S, Recorder
+from tests.agents.test_agents import AGENT_TIMEOUT_S, Recorder, ingest, record_outputs
 
 pytestmark = pytest.mark.asyncio
 
@@ -31,16 +31,11 @@ def web(event_id: str, type_: str, when: str = T0, **fields: Any) -> dict[str, A
 
 def make_worker(tmp_path: Path, rules: str) -> tuple[Worker, dict[str, Recorder]]:
     worker = build(Settings(topic_prefix="agents.", data_dir=tmp_path, rules=rules))
-    recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
-    for name, recorder in recorders.items():
-        setattr(getattr(worker, name), "send", recorder.send)  # noqa: B010
-    return worker, recorders
+    return worker, record_outputs(worker)
 
 
-async def ingest(worker: Worker, values: list[dict[str, Any]]) -> None:
-    async with worker.ingest["website"].test_context() as agent:
-        for value in values:
-            await asyncio.wait_for(agent.put(orjson.dumps(value)), AGENT_TIMEOUT_S)
+def ingest_web(worker: Worker, outputs: dict[str, Recorder], values: list[dict[str, Any]]) -> None:
+    ingest(worker, outputs, "website", *[(None, orjson.dumps(value)) for value in values])
 
 
 async def qualify_all(worker: Worker, outputs: dict[str, Recorder]) -> None:
@@ -57,7 +52,7 @@ async def test_a_tick_demotes_a_lead_whose_engagement_decayed(tmp_path: Path) ->
     worker, outputs = make_worker(tmp_path, "startup")
     contact = web("c1", "form_submit", lead_id="L-1", properties={"form": "contact"})
     webinar = web("w1", "webinar_registration", lead_id="L-1", properties={"webinar": "x"})
-    await ingest(worker, [contact, webinar])
+    ingest_web(worker, outputs, [contact, webinar])
     await qualify_all(worker, outputs)
     state = decode_state(worker.table[b"L-1"])
     assert state.stage == "sql"
@@ -96,7 +91,7 @@ async def test_identify_hands_the_visitor_history_to_the_lead(tmp_path: Path) ->
         properties={"asset": "x.pdf", "asset_type": "ebook"},
     )
     identify = web("i1", "identify", anonymous_id="v-1", lead_id="L-2")
-    await ingest(worker, [download, identify])
+    ingest_web(worker, outputs, [download, identify])
     rekeyed = len(outputs["by_lead"].sent)
     # Both are re-keyed to the visitor (records are batches of {"k": key, "e": event}).
     keys = [item["k"] for _, batch in outputs["by_lead"].sent for item in batch]
@@ -118,7 +113,7 @@ async def test_a_visitor_identified_as_two_leads_is_dead_lettered(tmp_path: Path
     worker, outputs = make_worker(tmp_path, "default")
     first = web("i1", "identify", anonymous_id="v-9", lead_id="L-3")
     second = web("i2", "identify", anonymous_id="v-9", lead_id="L-4")
-    await ingest(worker, [first, second])
+    ingest_web(worker, outputs, [first, second])
     await qualify_all(worker, outputs)
     [(key, dead)] = outputs["dead_letter"].sent
     assert key == b"anon:v-9"
@@ -146,7 +141,7 @@ async def test_a_too_late_event_is_dead_lettered_when_the_ruleset_says_so(
     old = web(
         "p1", "page_view", T0, lead_id="L-5", properties={"url": "/pricing", "category": "pricing"}
     )
-    await ingest(worker, [recent, old])
+    ingest_web(worker, outputs, [recent, old])
     await qualify_all(worker, outputs)
     [(key, dead)] = outputs["dead_letter"].sent
     assert key == b"L-5"

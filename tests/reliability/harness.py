@@ -184,14 +184,14 @@ async def wait_complete(settings: Settings, work: Workload) -> list[dict[str, An
 async def wait_all_processed(settings: Settings) -> None:
     """Until the worker group has committed the end of every input and re-key partition."""
     names = TopicNames.of(settings)
-    group = f"{settings.topic_prefix}{settings.app_id}"
+    groups = (settings.worker_group, settings.ingest_group)
     async with OffsetWatch(settings) as watch:
         inputs = await watch.ends(names.inputs.values())
         committed: dict[TopicPartition, int] = {}
 
         async def processed() -> bool:
             nonlocal committed
-            committed = await watch.committed(group)
+            committed = await watch.committed(*groups)
             return await watch.processed(committed, inputs, names.events_by_lead)
 
         try:

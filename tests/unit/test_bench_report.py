@@ -267,6 +267,13 @@ def test_default_and_quick_sizes() -> None:
     assert parse(["--sample-leads", "0"]).sample_leads is None
 
 
+def test_recovery_can_be_measured_alone() -> None:
+    assert parse(["--only", "recovery", "--quick"]).only == "recovery"
+    assert parse([]).only is None
+    with pytest.raises(SystemExit):
+        parse(["--only", "throughput"])
+
+
 def test_the_default_stream_has_the_issue_size() -> None:
     # >= 500,000 events over >= 50,000 leads (the simulator averages 11.5 events a lead).
     assert FULL_LEADS >= 50_000

@@ -85,8 +85,7 @@ async def test_a_failed_commit_is_not_booked_as_committed(
 
 def test_leadq_agents_run_with_concurrency_one(tmp_path: Any) -> None:
     worker = build(Settings(topic_prefix="fixes.", data_dir=tmp_path, store="memory://"))
-    agents = [worker.qualify, *worker.ingest.values()]
-    assert all(agent.concurrency == 1 for agent in agents)
+    assert [agent.concurrency for agent in worker.app.agents.values()] == [1]
 
 
 def fetched(offset: int, generation: int) -> Message:
