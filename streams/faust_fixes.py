@@ -34,14 +34,6 @@
   worker re-emitted a stage change with other content) or fetched and dropped. Fixed
   here by suspending the flow on the first rebalance too; recovery resumes it as always.
 
-- Processing before the first recovery (found by leadq's kill -9 test): faust suspends the
-  flow of messages when a rebalance starts only if the worker already had partitions. On
-  a worker's first assignment the flow stays on, so the agents processed the newly
-  assigned partitions before faust paused them, recovered the tables and sought to the
-  committed offsets: records were applied to a table not yet restored (a restarted
-  worker re-emitted a stage change with other content) or fetched and dropped. Fixed
-  here by suspending the flow on the first rebalance too; recovery resumes it as always.
-
 leadq's own agents run with concurrency 1, which keeps acks in order; the fixes make the
 worker safe regardless, and tests/unit/test_faust_fixes.py shows each bug and its fix on
 faust's real consumer code.
