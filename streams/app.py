@@ -175,7 +175,10 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         """Await the pending records' sends, then store their leads' states and ack them."""
         # The changes must be durable before the states that remember them are.
         await retry_or_stop("sending stage changes", deliver, pending.records)
-        if not all(still_assigned(applied.event) for applied in pending.records):
+        if not all(
+            faust_fixes.in_current_generation(app, applied.event.message)
+            for applied in pending.records
+        ):
             # A rebalance came in between: their partitions' next owner (or this worker
             # again, after its recovery) processes the records again from their offsets.
             pending.clear()
@@ -191,13 +194,6 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         pending.clear()
         if stored:
             await hand_over_changelog()
-
-    def still_assigned(event: Any) -> bool:
-        """Whether the record came in this consumer generation, with no rebalance going on."""
-        return bool(
-            event.message.generation_id == app.consumer_generation_id
-            and app.flow_control.is_active()
-        )
 
     async def apply_record(
         event: Any, ahead: dict[bytes, LeadState]

@@ -194,10 +194,17 @@ async def _on_partitions_revoked_suspending_first(self: Any, revoked: Any) -> No
     await ORIGINAL_ON_PARTITIONS_REVOKED(self, revoked)
 
 
+def in_current_generation(app: Any, message: Any) -> bool:
+    """Whether a message was fetched in the app's current consumer generation and no
+    rebalance is going on: only then may its processing count (be acked, be stored)."""
+    return bool(
+        message.generation_id == app.consumer_generation_id and app.flow_control.is_active()
+    )
+
+
 def _ack_current_generation_only(self: Any, message: Any) -> bool:
     """faust's ack, except for a message the current generation did not process."""
-    app = self.app
-    if message.generation_id == app.consumer_generation_id and app.flow_control.is_active():
+    if in_current_generation(self.app, message):
         return ORIGINAL_ACK(self, message)
     with ack_lock:
         # Done with as far as this worker goes, but not committable: whoever owns the
