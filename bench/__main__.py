@@ -247,6 +247,7 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
         latency_events=latency.events if latency else 0,
         latency_ms=latency.samples_ms if latency else [],
         latency_processed_rate=latency.processed_rate if latency else 0.0,
+        latency_wake_late_ms=latency.wake_late_ms if latency else [],
         recovery_leads=opts.recovery_leads,
         recovery_s=recovery.resume_s if recovery else None,
         recovery_ready_s=recovery.ready_s if recovery else None,

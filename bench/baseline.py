@@ -21,7 +21,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import create_topics, say
+from bench.common import create_topics, frozen_heap, say
 from bench.preload import Preload
 from schemas.decode import Rejection, TopicKind, decode
 from streams.codec import (
@@ -167,35 +167,37 @@ async def run_baseline(
         consumer.seek(tp, 0)
     events = stage_changes = state_writes = rejected = 0
     try:
-        began = last = time.monotonic()
-        cpu_began = time.process_time()
-        remaining = dict(targets)
-        while remaining:
-            if time.monotonic() - began > RUN_TIMEOUT_S:
-                raise TimeoutError(f"baseline run {run} not done after {RUN_TIMEOUT_S:g}s")
-            batch = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
-            records = [r for messages in batch.values() for r in messages]
-            if not records:
-                continue
-            changes, writes, rejects = worker.process(records)
-            # Stage changes are durable before the states that remember them (as in leadq).
-            await _send_all(producer, topics.stage_changes, changes)
-            await _send_all(producer, topics.changelog, [(k, encode_state(s)) for k, s in writes])
-            await _send_all(producer, topics.dead_letter, [(b"", v) for v in rejects])
-            offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items() if messages}
-            await consumer.commit(offsets)
-            for tp, offset in offsets.items():
-                if offset >= remaining.get(tp, offset + 1):
-                    del remaining[tp]
-            events += len(records)
-            stage_changes += len(changes)
-            state_writes += len(writes)
-            rejected += len(rejects)
-            if on_progress is not None and time.monotonic() - last >= 5:
-                last = time.monotonic()
-                on_progress(events)
-        seconds = time.monotonic() - began
-        cpu_s = time.process_time() - cpu_began
+        with frozen_heap():  # as in the worker (see frozen_heap)
+            began = last = time.monotonic()
+            cpu_began = time.process_time()
+            remaining = dict(targets)
+            while remaining:
+                if time.monotonic() - began > RUN_TIMEOUT_S:
+                    raise TimeoutError(f"baseline run {run} not done after {RUN_TIMEOUT_S:g}s")
+                batch = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
+                records = [r for messages in batch.values() for r in messages]
+                if not records:
+                    continue
+                changes, writes, rejects = worker.process(records)
+                # Stage changes are durable before the states that remember them (as in leadq).
+                await _send_all(producer, topics.stage_changes, changes)
+                encoded = [(k, encode_state(s)) for k, s in writes]
+                await _send_all(producer, topics.changelog, encoded)
+                await _send_all(producer, topics.dead_letter, [(b"", v) for v in rejects])
+                offsets = {tp: got[-1].offset + 1 for tp, got in batch.items() if got}
+                await consumer.commit(offsets)
+                for tp, offset in offsets.items():
+                    if offset >= remaining.get(tp, offset + 1):
+                        del remaining[tp]
+                events += len(records)
+                stage_changes += len(changes)
+                state_writes += len(writes)
+                rejected += len(rejects)
+                if on_progress is not None and time.monotonic() - last >= 5:
+                    last = time.monotonic()
+                    on_progress(events)
+            seconds = time.monotonic() - began
+            cpu_s = time.process_time() - cpu_began
     finally:
         await consumer.stop()
         await producer.stop()

@@ -11,8 +11,9 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import OffsetWatch, say, wait_for
+from bench.common import OffsetWatch, frozen_heap, say, wait_for
 from bench.preload import leads_for, simulate
+from bench.wake_probe import WakeProbe
 from bench.worker import launch, output_tail
 from streams.kafka_clients import kafka_client_kwargs
 from streams.settings import Settings
@@ -33,6 +34,7 @@ class LatencyResult:
     send_s: float
     done_s: float
     samples_ms: list[float] = field(default_factory=list)
+    wake_late_ms: list[float] = field(default_factory=list)  # see WakeProbe
 
     @property
     def sent_rate(self) -> float:
@@ -135,9 +137,23 @@ async def run_latency(
     await ensure_topics(settings)
     count = int(rate * duration_s)
     events: list[SimEvent] = simulate(leads_for(count), seed, lead_prefix="lat")[:count]
+    with frozen_heap():
+        return await _offer(settings, names, events, rate, seed, groups)
+
+
+async def _offer(
+    settings: Settings,
+    names: TopicNames,
+    events: list[SimEvent],
+    rate: float,
+    seed: int,
+    groups: tuple[str, str],
+) -> LatencyResult:
+    """Launch a worker, warm it up, offer `events` at `rate` and collect the latencies."""
     launched = await launch(settings)
     follower = ChangeFollower(settings, names.stage_changes)
     sent: dict[str, float] = {}
+    probe = WakeProbe()
 
     def stamp(event: SimEvent) -> None:
         sent[str(event.value["event_id"])] = time.monotonic()
@@ -145,7 +161,9 @@ async def run_latency(
     try:
         await follower.start()
         await warm_up(settings, names, seed, rate)
-        say(f"latency: offering {len(events):,} events at {rate:,.0f}/s for {duration_s:g}s")
+        seconds = len(events) / rate
+        say(f"latency: offering {len(events):,} events at {rate:,.0f}/s for {seconds:g}s")
+        await probe.start()
         began = time.monotonic()
         await produce(settings, events, rate, on_send=stamp)
         send_s = time.monotonic() - began
@@ -168,6 +186,7 @@ async def run_latency(
 
         await wait_for(all_read, 60, "reading the stage changes", interval=0.05)
     finally:
+        wake_late_ms = await probe.stop()
         await follower.stop()
         await launched.worker.stop()
     return LatencyResult(
@@ -176,4 +195,5 @@ async def run_latency(
         send_s=send_s,
         done_s=done_at - began,
         samples_ms=latencies_ms(sent, follower.arrivals),
+        wake_late_ms=wake_late_ms,
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from bench.wake_probe import NAP_S
 from streams.broker.versions import KAFKA_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +129,8 @@ class Figures:
     # CPU time per input event (µs): the baseline process's, the leadq worker's.
     baseline_cpu_us: list[float] = field(default_factory=list)
     leadq_cpu_us: list[float | None] = field(default_factory=list)
+    # How late a process napping 2 ms woke up during the latency run (ms; bench.wake_probe).
+    latency_wake_late_ms: list[float] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -203,6 +206,8 @@ def to_json(f: Figures) -> dict[str, Any]:
             "latency_max_ms": _round(max(f.latency_ms), 1) if f.latency_ms else None,
             "latency_processed_per_s": _round(f.latency_processed_rate),
             "latency_worker_kept_up": f.kept_up,
+            "latency_wake_late_p99_ms": _round(percentile(f.latency_wake_late_ms, 0.99), 1),
+            "latency_wake_late_max_ms": _round(max(f.latency_wake_late_ms, default=None), 1),
             "recovery_leads": f.recovery_leads,
             "recovery_ready_s": _round(f.recovery_ready_s, 2),
             "recovery_changelog_mb": _round(f.recovery_changelog_mb, 1),
@@ -229,6 +234,16 @@ def _share(values: Sequence[float | None], us: Sequence[float | None] = ()) -> s
     per_event = [v for v in us if v is not None]
     cost = f", {median(per_event):,.0f} µs CPU per event" if per_event else ""
     return f"{median(known):.0%} of a core busy{cost}"
+
+
+def _wake_note(late_ms: Sequence[float]) -> str:
+    if not late_ms:
+        return ""
+    return (
+        f"; meanwhile a process napping {NAP_S * 1000:g} ms woke up late by up to "
+        f"{max(late_ms):,.0f} ms (p99 {percentile(late_ms, 0.99):,.1f} ms), the machine's "
+        "own delays"
+    )
 
 
 def _kinds(by_kind: dict[str, int], events: int) -> str:
@@ -294,7 +309,8 @@ def render_table(f: Figures) -> str:
             f"latency produce -> stage change readable, {f.latency_rate:,.0f} events/s offered",
             f"p50 **{_num(percentile(lat, 0.5))} ms**, p99 **{_num(percentile(lat, 0.99))} ms**, "
             f"max {_num(max(lat) if lat else None)} ms (n={len(lat):,}; {f.latency_events:,} "
-            f"events; worker {load}: {_num(f.latency_processed_rate)} events/s processed)",
+            f"events; worker {load}: {_num(f.latency_processed_rate)} events/s processed)"
+            + _wake_note(f.latency_wake_late_ms),
         ),
         (
             f"recovery of {rec_leads} from the changelog",

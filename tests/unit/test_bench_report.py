@@ -352,3 +352,17 @@ def test_probe_needs_the_restored_state() -> None:
     assert probe.expected.from_stage == "sql"
     assert probe.expected.sequence == 2
     assert probe.event_id == f"{probe.lead_id}-probe"
+
+
+def test_latency_row_shows_how_late_a_napping_process_woke_up() -> None:
+    late = [0.1] * 98 + [30.0, 70.0]
+    table = render_table(figures(latency_wake_late_ms=late))
+    assert "woke up late by up to 70 ms (p99 30.0 ms)" in table
+    assert "woke up late" not in render_table(figures())  # not measured: not mentioned
+
+
+def test_json_has_the_wake_up_lateness() -> None:
+    extra = to_json(figures(latency_wake_late_ms=[0.5, 2.0, 9.0]))["details"]
+    assert extra["latency_wake_late_p99_ms"] == 9.0
+    assert extra["latency_wake_late_max_ms"] == 9.0
+    assert to_json(figures())["details"]["latency_wake_late_max_ms"] is None
