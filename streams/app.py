@@ -164,6 +164,8 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         stream.enable_acks = False  # each record is acked by finish(), once its states are stored
         pending = Pending()
         async for event in stream.events():
+            if not pending.takes(event):
+                await finish(stream, pending)
             states, changes, forward = await apply_record(event, pending.states)
             sent = await retry_or_stop("sending stage changes", queue_sends, changes, forward)
             pending.add(Applied(event, states, changes, forward, sent))

@@ -26,6 +26,14 @@
   none, so records fetched and dropped during the rebalance (the position already past
   them) would never be processed. Fixed here by sending such partitions back to their
   beginning (the `earliest` reset faust is configured with).
+- Holes in a stream partition (found by leadq's rebalance storm test): after a rebalance,
+  a partition's first message can come from past its committed offset (the fetch
+  position skipped records; 3 of 12 short storm runs lost a lead). faust takes any jump in
+  offsets for a gap of a compacted or transactional topic and books the skipped offsets
+  as acked, so it committed past records that no worker processed: lost. leadq's stream
+  topics are neither, so a jump is always a hole. Fixed here by seeking the partition
+  back to the offset it should have continued from and dropping what came after the hole
+  (it is read again, in order).
 - Processing before the first recovery (found by leadq's kill -9 test): faust suspends the
   flow of messages when a rebalance starts only if the worker already had partitions. On
   a worker's first assignment the flow stays on, so the agents processed the newly
@@ -44,7 +52,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import faust
@@ -68,6 +76,7 @@ ORIGINAL_ON_PARTITIONS_REVOKED: Final[Callable[[Any, Any], Awaitable[None]]] = (
 ORIGINAL_CREATE_WORKER_CONSUMER: Final[Callable[..., Any]] = (
     AIOKafkaConsumerThread._create_worker_consumer
 )
+ORIGINAL_GETMANY: Final[Callable[[Any, float], AsyncIterator[tuple[Any, Any]]]] = Consumer.getmany
 
 # faust hard-codes fetch_max_wait_ms=1500. aiokafka keeps one fetch in flight per broker,
 # and a partition whose buffered records were just consumed is only fetched again once
@@ -177,6 +186,7 @@ async def _commit_offsets_keep_books_honest(
 
 async def _perform_seek_rereading_uncommitted(self: Any) -> None:
     """faust's perform_seek; a stream partition without a committed offset starts over."""
+    next_offsets(self).clear()  # each partition goes on from its committed offset
     await ORIGINAL_PERFORM_SEEK(self)
     if self.app.conf.consumer_auto_offset_reset != "earliest":
         return
@@ -191,7 +201,70 @@ async def _on_partitions_revoked_suspending_first(self: Any, revoked: Any) -> No
     if not self.should_stop and not self.consumer.assignment():
         self.consumer.stop_flow()
         self.flow_control.suspend()
+    next_offsets(self.consumer).clear()
     await ORIGINAL_ON_PARTITIONS_REVOKED(self, revoked)
+
+
+_NEXT_OFFSETS: Final[weakref.WeakKeyDictionary[Any, dict[Any, int]]] = weakref.WeakKeyDictionary()
+
+
+def next_offsets(consumer: Any) -> dict[Any, int]:
+    """The offset each stream partition's next message must have (since the last seek)."""
+    offsets = _NEXT_OFFSETS.get(consumer)
+    if offsets is None:
+        offsets = _NEXT_OFFSETS[consumer] = {}
+    return offsets
+
+
+async def _getmany_without_holes(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+    """faust's getmany, except that a stream partition's messages come without holes.
+
+    A partition's first message after a seek must be at its committed offset (0: none,
+    the log's start, not checked), each later one right after the one before. A message
+    past that means the fetch position skipped records: the partition is sought back and
+    its messages are dropped until the missing one comes.
+    """
+    expected = next_offsets(self)
+    changelogs = self.app.tables.changelog_topics
+    sought_back: set[Any] = set()
+    async for tp, message in ORIGINAL_GETMANY(self, timeout):
+        if tp.topic in changelogs:
+            yield tp, message
+            continue
+        want = expected.get(tp) or self._committed_offset.get(tp) or None
+        if want is not None and message.offset > want and await _deleted_before(self, tp, want):
+            log.warning(
+                "%s[%s]: offsets %s..%s were deleted (retention) before they were processed",
+                tp.topic,
+                tp.partition,
+                want,
+                message.offset - 1,
+            )
+            want = None
+        if want is not None and message.offset > want:
+            if tp not in sought_back:
+                sought_back.add(tp)
+                log.warning(
+                    "%s[%s]: message %s came before %s..%s, which were skipped; reading them again",
+                    tp.topic,
+                    tp.partition,
+                    message.offset,
+                    want,
+                    message.offset - 1,
+                )
+                await self.seek(tp, want)
+                expected[tp] = want
+            continue
+        if want is None or message.offset == want:
+            expected[tp] = message.offset + 1
+        yield tp, message
+
+
+async def _deleted_before(consumer: Any, tp: Any, offset: int) -> bool:
+    """Whether the log of `tp` now starts after `offset` (retention deleted it): then a
+    seek there lands at the log's start again, and the records are gone, not skipped."""
+    earliest = (await consumer.earliest_offsets(tp)).get(tp)
+    return earliest is not None and earliest > offset
 
 
 def in_current_generation(app: Any, message: Any) -> bool:
@@ -242,6 +315,7 @@ def apply() -> bool:
     Consumer._commit_offsets = _commit_offsets_keep_books_honest
     Consumer.ack = _ack_current_generation_only
     Consumer.perform_seek = _perform_seek_rereading_uncommitted
+    Consumer.getmany = _getmany_without_holes
     faust.App._on_partitions_revoked = _on_partitions_revoked_suspending_first
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_low_wait
     ProducerBuffer.put = _put_tracked

@@ -49,6 +49,16 @@ class Pending:
         self.states.update(applied.states)
         self.sends += len(applied.sent)
 
+    def takes(self, event: Any) -> bool:
+        """Whether a record may join: records of two consumer generations never share a
+        batch. A batch fetched before a rebalance is dropped whole (its records are read
+        again from the committed offsets), and records fetched after the rebalance must not
+        go with it: they are not read again, and faust would commit past them."""
+        if not self.records:
+            return True
+        generation: int = self.records[0].event.message.generation_id
+        return bool(event.message.generation_id == generation)
+
     def full(self) -> bool:
         """Whether the records must be stored before more are applied."""
         return len(self.records) >= AHEAD_RECORDS or self.sends >= AHEAD_SENDS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -306,3 +307,89 @@ async def test_leadq_stops_fetching_during_a_workers_first_rebalance(
     await asyncio.wait_for(app._on_partitions_revoked(set()), STEP_TIMEOUT_S)
     assert not app.consumer.flow_active  # recovery resumes it once the partitions are paused
     assert not app.flow_control.is_active()
+
+
+# -- holes in a stream partition ----------------------------------------------------------
+
+EVENTS = TP("leadq.events-by-lead", 0)
+
+
+def fetch_returning(*offsets: int) -> Any:
+    """A stand-in for faust's getmany that yields messages of EVENTS at these offsets."""
+
+    async def getmany(self: Any, timeout: float) -> Any:
+        for offset in offsets:
+            yield EVENTS, SimpleNamespace(offset=offset)
+
+    return getmany
+
+
+async def delivered(consumer: Any) -> list[int]:
+    return [m.offset async for _, m in faust_fixes._getmany_without_holes(consumer, 1.0)]
+
+
+@pytest.fixture
+def log_start() -> dict[TP, int]:
+    """Where each partition's log starts (what faust's earliest_offsets answers)."""
+    return {EVENTS: 0}
+
+
+@pytest.fixture
+def seeks(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch, log_start: dict[TP, int]
+) -> list[tuple[TP, int]]:
+    calls: list[tuple[TP, int]] = []
+
+    async def seek(tp: TP, offset: int) -> None:
+        calls.append((tp, offset))
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return {tp: log_start[tp] for tp in tps}
+
+    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(consumer, "earliest_offsets", earliest_offsets)
+    return calls
+
+
+@pytest.mark.asyncio
+async def test_a_partition_that_skipped_records_is_read_again_from_the_hole(
+    consumer: Any, seeks: list[tuple[TP, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer._committed_offset[EVENTS] = 86
+    # The storm run's case: committed 86, the first message after a rebalance was 584.
+    # faust would book 87..583 as a gap (acked) and commit past them.
+    monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(584, 585))
+    assert await delivered(consumer) == []
+    assert seeks == [(EVENTS, 86)]  # once per hole, not once per message after it
+    monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(86, 87, 88))
+    assert await delivered(consumer) == [86, 87, 88]
+    # A hole later on, within the same assignment, too.
+    monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(89, 95))
+    assert await delivered(consumer) == [89]
+    assert seeks == [(EVENTS, 86), (EVENTS, 90)]
+
+
+@pytest.mark.asyncio
+async def test_messages_in_order_pass_and_a_partition_never_committed_is_not_checked(
+    consumer: Any, seeks: list[tuple[TP, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(40, 41, 42))
+    assert await delivered(consumer) == [40, 41, 42]  # log start unknown: from anywhere
+    # An older message (from before a seek) is faust's to drop; 43 comes right after 42.
+    monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(41, 43))
+    assert await delivered(consumer) == [41, 43]
+    assert seeks == []
+
+
+@pytest.mark.asyncio
+async def test_records_deleted_by_retention_are_not_sought_again_and_again(
+    consumer: Any,
+    seeks: list[tuple[TP, int]],
+    log_start: dict[TP, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer._committed_offset[EVENTS] = 86
+    log_start[EVENTS] = 500  # a seek to 86 lands at 500 again: gone, not skipped
+    monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(500, 501))
+    assert await delivered(consumer) == [500, 501]
+    assert seeks == []

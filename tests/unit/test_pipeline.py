@@ -85,3 +85,22 @@ async def test_pending_is_full_at_its_bound_of_records_or_of_sends() -> None:
     sending.sent = [loop.create_future() for _ in range(AHEAD_SENDS)]
     pending.add(sending)
     assert pending.full()
+
+
+def fetched(generation: int) -> SimpleNamespace:
+    """An event whose message was fetched in a consumer generation."""
+    return SimpleNamespace(message=SimpleNamespace(generation_id=generation))
+
+
+def test_records_of_another_consumer_generation_do_not_join_the_batch() -> None:
+    pending = Pending()
+    assert pending.takes(fetched(3))
+    first = applied("r1", a=1)
+    first.event = fetched(3)
+    pending.add(first)
+    assert pending.takes(fetched(3))
+    # Fetched after a rebalance: the batch before it must be finished (stored, or dropped
+    # whole if it is stale) first, or the new record would be dropped along with it.
+    assert not pending.takes(fetched(4))
+    pending.clear()
+    assert pending.takes(fetched(4))
