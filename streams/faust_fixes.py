@@ -231,6 +231,8 @@ async def _getmany_without_holes(self: Any, timeout: float) -> AsyncIterator[tup
         if tp.topic in changelogs:
             yield tp, message
             continue
+        if tp in sought_back:  # the rest of this fetch comes after the hole: read again
+            continue
         want = expected.get(tp) or self._committed_offset.get(tp) or None
         if want is not None and message.offset > want and await _deleted_before(self, tp, want):
             log.warning(
@@ -242,18 +244,17 @@ async def _getmany_without_holes(self: Any, timeout: float) -> AsyncIterator[tup
             )
             want = None
         if want is not None and message.offset > want:
-            if tp not in sought_back:
-                sought_back.add(tp)
-                log.warning(
-                    "%s[%s]: message %s came before %s..%s, which were skipped; reading them again",
-                    tp.topic,
-                    tp.partition,
-                    message.offset,
-                    want,
-                    message.offset - 1,
-                )
-                await self.seek(tp, want)
-                expected[tp] = want
+            sought_back.add(tp)
+            log.warning(
+                "%s[%s]: message %s came before %s..%s, which were skipped; reading them again",
+                tp.topic,
+                tp.partition,
+                message.offset,
+                want,
+                message.offset - 1,
+            )
+            await self.seek(tp, want)
+            expected[tp] = want
             continue
         if want is None or message.offset == want:
             expected[tp] = message.offset + 1
