@@ -188,12 +188,24 @@ async def _perform_seek_rereading_uncommitted(self: Any) -> None:
     """faust's perform_seek; a stream partition without a committed offset starts over."""
     next_offsets(self).clear()  # each partition goes on from its committed offset
     await ORIGINAL_PERFORM_SEEK(self)
+    next_offsets(self).clear()  # and not from a message of a fetch made before the seek
     if self.app.conf.consumer_auto_offset_reset != "earliest":
         return
     changelogs = self.app.tables.changelog_topics
-    for tp in sorted(self.assignment()):
-        if tp.topic not in changelogs and not self._committed_offset.get(tp):
-            await self.seek(tp, 0)  # before its log start: aiokafka resets to the earliest
+    uncommitted = [
+        tp
+        for tp in sorted(self.assignment())
+        if tp.topic not in changelogs and not self._committed_offset.get(tp)
+    ]
+    if not uncommitted:
+        return
+    log_starts = await self.earliest_offsets(*uncommitted)
+    expected = next_offsets(self)
+    for tp in uncommitted:
+        await self.seek(tp, 0)  # before its log start: aiokafka resets to the earliest
+        # Its first message must be the log's first: a partition read from its start is
+        # checked for holes as one read from a committed offset is.
+        expected[tp] = log_starts.get(tp) or 0
 
 
 async def _on_partitions_revoked_suspending_first(self: Any, revoked: Any) -> None:
@@ -219,8 +231,8 @@ def next_offsets(consumer: Any) -> dict[Any, int]:
 async def _getmany_without_holes(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
     """faust's getmany, except that a stream partition's messages come without holes.
 
-    A partition's first message after a seek must be at its committed offset (0: none,
-    the log's start, not checked), each later one right after the one before. A message
+    A partition's first message after a seek must be at its committed offset (none: the
+    log's start), each later one right after the one before. A message
     past that means the fetch position skipped records: the partition is sought back and
     its messages are dropped until the missing one comes.
     """
@@ -233,7 +245,9 @@ async def _getmany_without_holes(self: Any, timeout: float) -> AsyncIterator[tup
             continue
         if tp in sought_back:  # the rest of this fetch comes after the hole: read again
             continue
-        want = expected.get(tp) or self._committed_offset.get(tp) or None
+        want = expected.get(tp)
+        if want is None:
+            want = self._committed_offset.get(tp) or None
         if want is not None and message.offset > want and await _deleted_before(self, tp, want):
             log.warning(
                 "%s[%s]: offsets %s..%s were deleted (retention) before they were processed",

@@ -249,8 +249,12 @@ def uncommitted_partitions(
     async def seek(tp: TP, offset: int) -> None:
         seeks.append((tp, offset))
 
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return {tp: 7 for tp in tps}  # retention deleted offsets 0..6
+
     monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
     monkeypatch.setattr(consumer, "_seek", seek)
+    monkeypatch.setattr(consumer, "earliest_offsets", earliest_offsets)
     monkeypatch.setattr(consumer, "assignment", lambda: {stream, committed, changelog})
     return stream, committed, changelog, seeks
 
@@ -275,6 +279,9 @@ async def test_leadq_reads_a_never_committed_stream_partition_from_its_beginning
     assert all(tp not in (committed, changelog) for tp, _ in seeks)
     assert consumer._read_offset[stream] is None
     assert consumer._committed_offset[committed] == 42
+    # Its first message must be the log's first, as one of a committed partition must be
+    # at the committed offset: a fetch that starts later skipped records.
+    assert faust_fixes.next_offsets(consumer) == {stream: 7}
 
 
 async def first_rebalance(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -370,15 +377,31 @@ async def test_a_partition_that_skipped_records_is_read_again_from_the_hole(
 
 
 @pytest.mark.asyncio
-async def test_messages_in_order_pass_and_a_partition_never_committed_is_not_checked(
+async def test_messages_in_order_pass_and_a_partition_never_sought_is_not_checked(
     consumer: Any, seeks: list[tuple[TP, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Never committed, and not sought to its log start (auto_offset_reset "latest"): its
+    # first message may be any.
     monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(40, 41, 42))
-    assert await delivered(consumer) == [40, 41, 42]  # log start unknown: from anywhere
+    assert await delivered(consumer) == [40, 41, 42]
     # An older message (from before a seek) is faust's to drop; 43 comes right after 42.
     monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(41, 43))
     assert await delivered(consumer) == [41, 43]
     assert seeks == []
+
+
+@pytest.mark.asyncio
+async def test_a_partition_read_from_its_start_that_skipped_records_is_read_again(
+    consumer: Any, seeks: list[tuple[TP, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Never committed: perform_seek sought it to its log start, 0, and a first message
+    # past it is a hole (0 is not "no offset").
+    faust_fixes.next_offsets(consumer)[EVENTS] = 0
+    monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(3, 4))
+    assert await delivered(consumer) == []
+    assert seeks == [(EVENTS, 0)]
+    monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(0, 1, 2, 3))
+    assert await delivered(consumer) == [0, 1, 2, 3]
 
 
 @pytest.mark.asyncio
