@@ -24,19 +24,27 @@ POLL_S = 0.25
 
 
 @contextlib.contextmanager
-def frozen_heap() -> Iterator[None]:
+def frozen_heap(*, collector_off: bool = False) -> Iterator[None]:
     """Keep what the bench process already holds out of the cyclic collector while timing.
 
     A worker freezes its heap once it has started (`streams.runner`); the bench process
     does the same before each timed part, which gives the baseline loop the same treatment
     and keeps the latency follower from pausing: without it, full collections walking the
     bench's own event lists took 110-150 ms each in the middle of a latency run.
+    `collector_off` also turns the collector off until the end: for the latency run's
+    load generator and reader, the measuring instrument, whose young collections of the
+    growing send and arrival records still took 3-20 ms each during the timed load.
     """
     gc.collect()
     gc.freeze()
+    was_enabled = gc.isenabled()
+    if collector_off:
+        gc.disable()
     try:
         yield
     finally:
+        if was_enabled:
+            gc.enable()
         gc.unfreeze()
 
 

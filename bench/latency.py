@@ -23,6 +23,10 @@ from streams.topics import TopicNames, ensure_topics
 MIN_RATE = 100.0  # events/s below which the drain is abandoned (timeout)
 WARM_UP_TIMEOUT_S = 120.0  # a fresh worker takes in its first events within seconds
 WARM_UP_S = 3.0  # seconds of the offered load sent to other leads before the timed load
+# The load generator sends each event as it comes, like a site's tracker: the latency is
+# measured from the send, and a producer that held events back (the simulator's default
+# linger is 5 ms) would add its own wait to leadq's. Until 2026-11-28 it lingered 5 ms.
+LOAD_LINGER_MS = 0
 
 
 @dataclass
@@ -114,7 +118,7 @@ async def warm_up(settings: Settings, names: TopicNames, seed: int, rate: float)
     began = time.monotonic()
     count = int(rate * WARM_UP_S)
     events = simulate(leads_for(count), seed, lead_prefix="warm-up")[:count]
-    await produce(settings, events, rate)
+    await produce(settings, events, rate, linger_ms=LOAD_LINGER_MS)
     groups = (settings.worker_group, settings.ingest_group)
     async with OffsetWatch(settings) as watch:
         ends = await watch.ends(names.inputs.values())
@@ -137,7 +141,7 @@ async def run_latency(
     await ensure_topics(settings)
     count = int(rate * duration_s)
     events: list[SimEvent] = simulate(leads_for(count), seed, lead_prefix="lat")[:count]
-    with frozen_heap():
+    with frozen_heap(collector_off=True):
         return await _offer(settings, names, events, rate, seed, groups)
 
 
@@ -165,7 +169,7 @@ async def _offer(
         say(f"latency: offering {len(events):,} events at {rate:,.0f}/s for {seconds:g}s")
         await probe.start()
         began = time.monotonic()
-        await produce(settings, events, rate, on_send=stamp)
+        await produce(settings, events, rate, on_send=stamp, linger_ms=LOAD_LINGER_MS)
         send_s = time.monotonic() - began
         say(f"latency: sent in {send_s:.1f}s; waiting for the worker to catch up")
         async with OffsetWatch(settings) as watch:

@@ -663,12 +663,14 @@ async def produce(
     on_progress: Callable[[int], None] | None = None,
     *,
     on_send: Callable[[SimEvent], None] | None = None,
+    linger_ms: int = 5,
 ) -> int:
     """Send events to their topics, at `rate` events/s (None: as fast as possible).
 
     Returns the number of events the broker acknowledged. `on_progress` is called with the
     count acknowledged so far about twice a second, and once at the end; `on_send` with each
     event just before it is handed to the producer (e.g. to measure end-to-end latency).
+    The producer waits up to `linger_ms` for more events to send with one.
     """
     if rate is not None and rate <= 0:
         raise ValueError("rate must be > 0 events/s (or None for as fast as possible)")
@@ -678,7 +680,7 @@ async def produce(
         **kafka_client_kwargs(settings),
         acks="all",
         enable_idempotence=True,
-        linger_ms=5,
+        linger_ms=linger_ms,
     )
     await producer.start()
     sent = 0
