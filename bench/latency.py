@@ -15,6 +15,7 @@ from bench.common import OffsetWatch, frozen_heap, say, wait_for
 from bench.preload import leads_for, simulate
 from bench.wake_probe import WakeProbe
 from bench.worker import launch, output_tail
+from streams.ingest import COMMIT_INTERVAL_S
 from streams.kafka_clients import kafka_client_kwargs
 from streams.settings import Settings
 from streams.simulate import SimEvent, produce
@@ -47,8 +48,13 @@ class LatencyResult:
 
     @property
     def processed_rate(self) -> float:
-        """Events processed per second, from the first send until all were processed."""
-        return self.events / self.done_s if self.done_s > 0 else 0.0
+        """Events processed per second, from the first send until all were processed.
+
+        The end is seen when the worker's consumer groups have committed the last offsets,
+        which they do every COMMIT_INTERVAL_S: up to that long after the processing.
+        """
+        busy_s = max(self.send_s, self.done_s - COMMIT_INTERVAL_S)
+        return self.events / busy_s if busy_s > 0 else 0.0
 
     @property
     def kept_up(self) -> bool:

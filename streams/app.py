@@ -23,7 +23,7 @@ from streams.core.qualify import Qualifier
 from streams.core.ruleset import Ruleset, load_ruleset
 from streams.core.state import LeadState
 from streams.failstop import retry_or_stop
-from streams.ingest import Ingest
+from streams.ingest import COMMIT_INTERVAL_S, Ingest
 from streams.kafka_clients import faust_credentials, kafka_client_kwargs
 from streams.outputs import OutputProducer
 from streams.pipeline import Applied, Pending, processing, records_waiting
@@ -84,7 +84,7 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=10.0,
-        broker_commit_interval=1.0,
+        broker_commit_interval=COMMIT_INTERVAL_S,
         stream_recovery_delay=0.0,
         stream_wait_empty=False,
         table_standby_replicas=0,
