@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.common import OffsetWatch, frozen_heap, say, wait_for
 from bench.preload import leads_for, simulate
+from bench.report import kept_up
 from bench.wake_probe import WakeProbe
 from bench.worker import launch, output_tail
 from streams.ingest import COMMIT_INTERVAL_S
@@ -59,7 +60,7 @@ class LatencyResult:
     @property
     def kept_up(self) -> bool:
         """Whether the worker processed the events about as fast as they were offered."""
-        return self.processed_rate >= 0.95 * self.offered_rate
+        return kept_up(self.processed_rate, self.offered_rate)
 
 
 class ChangeFollower:

@@ -88,6 +88,14 @@ def machine_info(broker: str) -> dict[str, Any]:
     }
 
 
+KEPT_UP_SHARE = 0.95  # of the offered rate, processed: the worker kept up
+
+
+def kept_up(processed_rate: float, offered_rate: float) -> bool:
+    """Whether a worker processed events about as fast as they were offered (within 5 %)."""
+    return processed_rate >= KEPT_UP_SHARE * offered_rate
+
+
 @dataclass
 class Figures:
     """Everything one benchmark run measured."""
@@ -158,8 +166,8 @@ class Figures:
 
     @property
     def kept_up(self) -> bool:
-        """Whether the latency worker processed the offered load (within 5 %)."""
-        return self.latency_processed_rate >= 0.95 * self.latency_rate
+        """Whether the latency worker processed the offered load (see `kept_up`)."""
+        return kept_up(self.latency_processed_rate, self.latency_rate)
 
 
 def to_json(f: Figures) -> dict[str, Any]:
