@@ -13,9 +13,9 @@ from pathlib import Path
 
 from bench.common import say
 from bench.preload import EVENTS_PER_LEAD
-from streams.backtest.replay import default_workers
+from streams.backtest.parallel import default_workers
 from streams.backtest.run import run_backtest
-from streams.simulate import generate, simulated_outcomes, write_history
+from streams.tools.simulate import generate, simulated_outcomes, write_history
 
 DEFAULT_EVENTS = 1_000_000
 

@@ -1,7 +1,7 @@
 """The baseline: a plain aiokafka loop doing leadq's work with the same durability.
 
 Per poll batch it decodes every input record (`schemas.decode.decode` +
-`streams.codec.to_lead_event`), applies `streams.core.qualify.Qualifier` to the lead's state
+`streams.worker.codec.to_lead_event`), applies `streams.core.qualify.Qualifier` to the lead's state
 held in a dict, produces the stage changes and waits for their acks, then writes every
 changed state (one changelog record per event that changed its lead, as leadq's table does)
 to a compacted changelog topic and waits for those acks, and only then commits the input
@@ -24,18 +24,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.common import create_topics, frozen_heap, say
 from bench.preload import Preload
 from schemas.decode import Rejection, TopicKind, decode
-from streams.codec import (
+from streams.core.qualify import Qualifier
+from streams.core.ruleset import load_ruleset
+from streams.core.state import LeadState
+from streams.settings import Settings
+from streams.worker.codec import (
     dead_letter_of,
     encode_stage_change,
     encode_state,
     partition_key,
     to_lead_event,
 )
-from streams.core.qualify import Qualifier
-from streams.core.ruleset import load_ruleset
-from streams.core.state import LeadState
-from streams.kafka_clients import kafka_client_kwargs
-from streams.settings import Settings
+from streams.worker.kafka_clients import kafka_client_kwargs
 
 MAX_RECORDS = 2_000
 RUN_TIMEOUT_S = 900.0

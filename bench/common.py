@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.kafka_clients import kafka_client_kwargs
 from streams.settings import Settings
+from streams.worker.kafka_clients import kafka_client_kwargs
 
 _STARTED = time.monotonic()
 POLL_S = 0.25
@@ -27,7 +27,7 @@ POLL_S = 0.25
 def frozen_heap(*, collector_off: bool = False) -> Iterator[None]:
     """Keep what the bench process already holds out of the cyclic collector while timing.
 
-    A worker freezes its heap once it has started (`streams.runner`); the bench process
+    A worker freezes its heap once it has started (`streams.worker.runner`); the bench process
     does the same before each timed part, which gives the baseline loop the same treatment
     and keeps the latency follower from pausing: without it, full collections walking the
     bench's own event lists took 110-150 ms each in the middle of a latency run.

@@ -16,11 +16,11 @@ from bench.preload import leads_for, simulate
 from bench.report import kept_up
 from bench.wake_probe import WakeProbe
 from bench.worker import launch, output_tail
-from streams.ingest import COMMIT_INTERVAL_S
-from streams.kafka_clients import kafka_client_kwargs
 from streams.settings import Settings
-from streams.simulate import SimEvent, produce
-from streams.topics import TopicNames, ensure_topics
+from streams.tools.simulate import SimEvent, produce
+from streams.worker.ingest import COMMIT_INTERVAL_S
+from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.worker.topics import TopicNames, ensure_topics
 
 MIN_RATE = 100.0  # events/s below which the drain is abandoned (timeout)
 WARM_UP_TIMEOUT_S = 120.0  # a fresh worker takes in its first events within seconds

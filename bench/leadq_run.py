@@ -19,9 +19,9 @@ from bench.common import (
 )
 from bench.preload import Preload
 from bench.worker import finish_py_spy, launch, output_tail, start_py_spy
-from streams.reference import final_stages
 from streams.settings import Settings
-from streams.topics import TopicNames, ensure_topics
+from streams.tools.expected import final_stages
+from streams.worker.topics import TopicNames, ensure_topics
 
 MIN_RATE = 100.0  # events/s below which a run is abandoned as broken (timeout)
 

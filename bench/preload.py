@@ -13,10 +13,10 @@ import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bench.common import create_topics, end_offsets, say, warm_up_groups
-from streams.kafka_clients import kafka_client_kwargs
 from streams.settings import Settings
-from streams.simulate import SimEvent, generate
-from streams.topics import TopicNames
+from streams.tools.simulate import SimEvent, generate
+from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.worker.topics import TopicNames
 
 EVENTS_PER_LEAD = 11.5  # what the simulator's journeys average (about 576k events for 50k leads)
 CONFIRM_EVERY = 20_000

@@ -16,17 +16,17 @@ from bench.common import OffsetWatch, say, vm_hwm_mb
 from bench.preload import send_fast
 from bench.worker import launch, output_tail
 from schemas.decode import Rejection, TopicKind, decode
-from streams.codec import encode_state, to_lead_event
 from streams.core.events import StageChanged
 from streams.core.qualify import ANONYMOUS_PREFIX, Qualifier
-from streams.core.replay import replay_all
+from streams.core.replay import replay_stream
 from streams.core.ruleset import load_ruleset
 from streams.core.state import LeadState
-from streams.kafka_clients import kafka_client_kwargs
-from streams.reference import valid_events
 from streams.settings import Settings
-from streams.simulate import SimEvent
-from streams.topics import TopicNames, ensure_topics
+from streams.tools.expected import valid_events
+from streams.tools.simulate import SimEvent
+from streams.worker.codec import encode_state, to_lead_event
+from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.worker.topics import TopicNames, ensure_topics
 
 READY_TIMEOUT_S = 600.0  # 1,000,000 leads: 115-145 s per message, about 8 s in bulk
 PROBE_TIMEOUT_S = 120.0  # the probe's stage change normally follows the ready line in < 1 s
@@ -96,7 +96,7 @@ def offline_states(events: Sequence[SimEvent], rules: str = "default") -> dict[s
     """The lead states the simulated events leave, replayed through the core without Kafka
     (in event-time order; the throughput runs' states differ only where topics interleave)."""
     valid, _ = valid_events((e.kind, e.value) for e in events)
-    return replay_all(Qualifier(load_ruleset(rules)), valid).states
+    return replay_stream(Qualifier(load_ruleset(rules)), valid).states
 
 
 _PROBE_EVENTS: tuple[tuple[TopicKind, dict[str, Any]], ...] = (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.common import say
 from streams.settings import Settings
-from streams.worker_process import WorkerProcess, start_worker
+from streams.worker.launch import WorkerProcess, start_worker
 
 
 @dataclass

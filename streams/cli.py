@@ -55,7 +55,7 @@ def run(
     """Run a qualifier worker (scale out by starting more with the same settings)."""
     from aiokafka.errors import KafkaError
 
-    from streams.runner import run_worker
+    from streams.worker.runner import run_worker
 
     settings = load_settings(rules=rules)
     try:
@@ -78,7 +78,7 @@ def demo(
     rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 400.0,
 ) -> None:
     """The main job end to end: broker, worker, the article's scenarios, simulated traffic."""
-    from streams.demo import run_demo
+    from streams.tools.demo import run_demo
 
     settings = load_settings()
     code = asyncio.run(run_demo(settings, leads=leads, seed=seed, rate=rate))
@@ -100,7 +100,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Produce realistic, reproducible mixed traffic to the input topics (or to files)."""
-    from streams.simulate import generate, produce, simulated_outcomes, write_history
+    from streams.tools.simulate import generate, produce, simulated_outcomes, write_history
 
     events = generate(leads, seed)
     if events_out is not None or outcomes_out is not None:
@@ -192,7 +192,7 @@ def tail(
     raw: Annotated[bool, typer.Option(help="Print the JSON values as they are.")] = False,
 ) -> None:
     """Print stage changes (or dead letters) as they arrive."""
-    from streams.tail import tail_topic
+    from streams.tools.tail import tail_topic
 
     settings = load_settings()
     with contextlib.suppress(KeyboardInterrupt):

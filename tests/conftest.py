@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from streams.settings import Settings
-from tests.kafka_harness import unique_prefix
+from tests.support.kafka import unique_prefix
 
 BROKER_START_TIMEOUT_S = 120.0
 

@@ -10,8 +10,8 @@ from typing import Final
 import orjson
 
 from schemas.decode import TOPIC_KINDS, TOPIC_OF_TYPE, Rejection, TopicKind, decode
-from streams.codec import to_lead_event
 from streams.core.events import LeadEvent
+from streams.worker.codec import to_lead_event
 
 MAX_EXAMPLES: Final = 5
 PROGRESS_EVERY_LINES: Final = 20_000

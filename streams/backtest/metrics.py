@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from streams.core.events import STAGES, Stage
-from streams.core.offline import LeadOutcome
+from streams.core.journeys import LeadJourney
 
 REPORTED_STAGES: Final[tuple[Stage, ...]] = ("sql", "sqo", "disqualified")
 
@@ -44,15 +44,15 @@ def _ratio(part: float, whole: float) -> float | None:
 
 
 def evaluate(
-    name: str, version: str, outcomes: Mapping[str, LeadOutcome], positive: frozenset[str]
+    name: str, version: str, journeys: Mapping[str, LeadJourney], positive: frozenset[str]
 ) -> RulesetReport:
     """Metrics of every reported stage; leads not in `positive` count as not converted."""
-    total = len(outcomes)
-    converted = sum(1 for lead_id in outcomes if lead_id in positive)
+    total = len(journeys)
+    converted = sum(1 for lead_id in journeys if lead_id in positive)
     base_rate = _ratio(converted, total)
     stages: dict[Stage, StageMetrics] = {}
     for stage in REPORTED_STAGES:
-        reached = [o for o in outcomes.values() if stage in o.reached_ms]
+        reached = [o for o in journeys.values() if stage in o.reached_ms]
         hits = sum(1 for o in reached if o.lead_id in positive)
         precision = _ratio(hits, len(reached))
         times = [(o.reached_ms[stage] - o.first_event_ms) / 1000 for o in reached]
@@ -64,7 +64,7 @@ def evaluate(
             lift=precision / base_rate if precision is not None and base_rate else None,
             median_time_to_stage_s=statistics.median(times) if times else None,
         )
-    finals = Counter(o.final_stage for o in outcomes.values())
+    finals = Counter(o.final_stage for o in journeys.values())
     return RulesetReport(
         name=name,
         version=version,
@@ -77,7 +77,7 @@ def evaluate(
 
 
 def final_stage_differences(
-    a: Mapping[str, LeadOutcome], b: Mapping[str, LeadOutcome]
+    a: Mapping[str, LeadJourney], b: Mapping[str, LeadJourney]
 ) -> list[tuple[str, Stage, Stage]]:
     """(lead id, final stage under A, under B) for every lead where they differ, by lead id."""
     return [

@@ -11,10 +11,10 @@ from typing import Final
 from streams.backtest.history import InvalidLine, read_history
 from streams.backtest.metrics import RulesetReport, evaluate, final_stage_differences
 from streams.backtest.outcomes import Outcomes, OutcomesError, read_outcomes
+from streams.backtest.parallel import default_workers, journeys_in_parallel, no_gc
 from streams.backtest.progress import Steps
-from streams.backtest.replay import default_workers, no_gc, replay_all
 from streams.core.events import Stage
-from streams.core.offline import LeadOutcome, group_by_lead
+from streams.core.journeys import LeadJourney, group_by_lead
 from streams.core.qualify import Qualifier
 from streams.core.ruleset import Ruleset, RulesetError, load_ruleset
 
@@ -46,7 +46,7 @@ class BacktestResult:
 
     input: InputSummary
     reports: tuple[RulesetReport, ...]
-    outcomes: tuple[dict[str, LeadOutcome], ...]
+    journeys: tuple[dict[str, LeadJourney], ...]
     differences: tuple[tuple[str, Stage, Stage], ...] | None
     read_s: float
     replay_s: float
@@ -106,7 +106,7 @@ def run_backtest(
         count = workers if workers is not None else default_workers(len(loaded.events))
         qualifiers = [Qualifier(r) for r in rulesets]
         advance = steps.step("replaying", len(history.by_lead) * len(qualifiers))
-        results = replay_all(qualifiers, history.by_lead, count, advance, history.end_ms)
+        results = journeys_in_parallel(qualifiers, history.by_lead, count, advance, history.end_ms)
         replay_s = time.perf_counter() - began - read_s
     reports = tuple(
         evaluate(r.name, r.version, result, outcomes.positive)

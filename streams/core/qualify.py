@@ -56,7 +56,7 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Decision:
     """What processing one event did: the new state, stage changes to emit, events to
     forward to another key (by their lead_id), and a rejection to report, if any."""
 
@@ -100,15 +100,15 @@ class Qualifier:
 
     # -- the core functions -----------------------------------------------------------
 
-    def process(self, state: LeadState, event: LeadEvent) -> Outcome:
+    def process(self, state: LeadState, event: LeadEvent) -> Decision:
         """Record an event and emit every stage change it completes, in order."""
         if _already_seen(state, event.event_id):
-            return Outcome(state)
+            return Decision(state)
         if state.key.startswith(ANONYMOUS_PREFIX):
             return self._anonymous(state, event)
         late = self._too_late(state, event)
         if late is not None and self.rules.late_events == "dead_letter":
-            return Outcome(state, rejection=late)
+            return Decision(state, rejection=late)
         changes: list[StageChanged] = []
         if late is None and event.type != "profile":
             state, changes = self.advance(state, event.at_ms)
@@ -116,13 +116,13 @@ class Qualifier:
         while (step := self._next_step(state, event)) is not None:
             state, change = step
             changes.append(change)
-        return Outcome(self._prune(state), tuple(changes))
+        return Decision(self._prune(state), tuple(changes))
 
     def apply(self, state: LeadState, event: LeadEvent) -> tuple[LeadState, list[StageChanged]]:
         """process() for one key, without forwarding or rejections (a rejected event
         changes nothing)."""
-        outcome = self.process(state, event)
-        return outcome.state, list(outcome.changes)
+        decision = self.process(state, event)
+        return decision.state, list(decision.changes)
 
     def advance(self, state: LeadState, now_ms: int) -> tuple[LeadState, list[StageChanged]]:
         """Apply every time-driven change (demotion on decay) due by event time now_ms."""
@@ -163,7 +163,7 @@ class Qualifier:
         due = self._demotion_ms(state)
         return None if due is None else due + self.lateness_ms
 
-    def replay(self, events: Iterable[LeadEvent], key: str) -> tuple[LeadState, list[StageChanged]]:
+    def fold(self, events: Iterable[LeadEvent], key: str) -> tuple[LeadState, list[StageChanged]]:
         """Apply a sequence of events to a fresh state (tests, backtests, references)."""
         state = LeadState(key=key)
         out: list[StageChanged] = []
@@ -259,7 +259,7 @@ class Qualifier:
 
     # -- anonymous visitors and identity ------------------------------------------------
 
-    def _anonymous(self, state: LeadState, event: LeadEvent) -> Outcome:
+    def _anonymous(self, state: LeadState, event: LeadEvent) -> Decision:
         """A visitor's key holds its events until an identify names the lead, then hands
         them (and everything after) to that lead."""
         clock = event.at_ms if state.clock_ms is None else max(state.clock_ms, event.at_ms)
@@ -268,7 +268,7 @@ class Qualifier:
         visitor = state.key.removeprefix(ANONYMOUS_PREFIX)
         if event.type == "identify" and event.lead_id is not None:
             if state.linked_to is not None and state.linked_to != event.lead_id:
-                return Outcome(
+                return Decision(
                     seen,
                     rejection=Rejected(
                         "identity_conflict",
@@ -279,14 +279,14 @@ class Qualifier:
             lead = event.lead_id
             history = [replace(e, lead_id=lead, merged_from=visitor) for e in state.held]
             forward = (*history, replace(event, merged_from=visitor))
-            return Outcome(replace(seen, linked_to=lead, held=()), forward=forward)
+            return Decision(replace(seen, linked_to=lead, held=()), forward=forward)
         if state.linked_to is not None:
             forwarded = replace(event, lead_id=state.linked_to, merged_from=visitor)
-            return Outcome(seen, forward=(forwarded,))
+            return Decision(seen, forward=(forwarded,))
         if not self.signals_of(event):
-            return Outcome(seen)
+            return Decision(seen)
         held = (*state.held, event)[-MAX_HELD:]
-        return Outcome(replace(seen, held=held))
+        return Decision(replace(seen, held=held))
 
     # -- the stage machine ------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Offline replay through the pure core: events routed by key, identity hand-overs followed."""
+"""Replay: a recorded stream through the pure core as the workers run it (routed by key)."""
 
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ class Replay:
         pending: deque[tuple[str, LeadEvent]] = deque([(routing_key(event), event)])
         while pending:
             key, item = pending.popleft()
-            outcome = self.qualifier.process(self.states.get(key) or LeadState(key=key), item)
-            self.states[key] = outcome.state
-            if outcome.changes:
-                self.changes.setdefault(key, []).extend(outcome.changes)
-            if outcome.rejection is not None:
-                self.rejections.append((item, outcome.rejection))
-            pending.extend((e.lead_id or "", e) for e in outcome.forward)
+            decision = self.qualifier.process(self.states.get(key) or LeadState(key=key), item)
+            self.states[key] = decision.state
+            if decision.changes:
+                self.changes.setdefault(key, []).extend(decision.changes)
+            if decision.rejection is not None:
+                self.rejections.append((item, decision.rejection))
+            pending.extend((e.lead_id or "", e) for e in decision.forward)
 
     def finish(self, now_ms: int) -> None:
         """Apply the time-driven changes due by event time now_ms to every lead."""
@@ -48,7 +48,7 @@ class Replay:
         return {k: s for k, s in self.states.items() if not k.startswith(ANONYMOUS_PREFIX)}
 
 
-def replay_all(
+def replay_stream(
     qualifier: Qualifier, events: Iterable[LeadEvent], finish_ms: int | None = None
 ) -> Replay:
     """Replay events in the order given; with finish_ms, then advance every lead to it."""

@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.app import Worker, build
-from streams.codec import decode_state
 from streams.core.ruleset import preset_texts
 from streams.settings import Settings
-from streams.timers import encode_tick
-from tests.agents.test_agents import AGENT_TIMEOUT_S, Recorder, ingest, record_outputs
+from streams.worker.app import Worker, build
+from streams.worker.codec import decode_state
+from streams.worker.timers import encode_tick
+from tests.agents.test_qualify_agent import AGENT_TIMEOUT_S, Recorder, ingest, record_outputs
 
 pytestmark = pytest.mark.asyncio
 

@@ -9,8 +9,8 @@ from bench.common import OffsetWatch, reached, total
 from bench.preload import preload, simulate
 from streams.core.qualify import ANONYMOUS_PREFIX
 from streams.core.ruleset import load_ruleset
-from streams.reference import reference
 from streams.settings import Settings
+from streams.tools.expected import reference
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.timeout(60)]
 

@@ -8,14 +8,14 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.bulk_restore import MIN_BACKLOG
-from streams.ordered import produce_in_order
-from streams.scenarios import scenario
 from streams.settings import Settings
-from streams.topics import TopicNames
-from streams.worker_process import start_worker
+from streams.tools.ordered import produce_in_order
+from streams.tools.scenarios import scenario
+from streams.worker.faust_ext.bulk_restore import MIN_BACKLOG
+from streams.worker.launch import start_worker
+from streams.worker.topics import TopicNames
 from tests.integration.test_qualifier_end_to_end import by_lead, scenario_messages
-from tests.kafka_harness import collect, produce
+from tests.support.kafka import collect, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from streams.settings import Settings
-from streams.simulate import generate
-from streams.worker_process import worker_env
-from tests.kafka_harness import running_workers
+from streams.tools.simulate import generate
+from streams.worker.launch import worker_env
+from tests.support.kafka import running_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

@@ -1,6 +1,6 @@
 """Hostile input end to end: >= 10,000 fuzzed messages interleaved with simulated traffic.
 
-The fuzzed messages come from the Hypothesis strategies of ``tests.fuzz_messages``, drawn
+The fuzzed messages come from the Hypothesis strategies of ``tests.support.fuzz_messages``, drawn
 deterministically (``corpus_rounds``: Hypothesis' engine with a fixed seed, no database), so
 every run sends the same bytes in the same order. Whether leadq must accept a message is
 what ``schemas.decode.decode`` says about its bytes.
@@ -32,15 +32,15 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from schemas.decode import Rejection, decode
 from schemas.outputs import DeadLetter
-from streams.codec import rekeyed_event_ids, to_lead_event
 from streams.core.ruleset import load_ruleset
-from streams.kafka_clients import kafka_client_kwargs
-from streams.reference import final_stages, illegal_sequences, reference
 from streams.settings import Settings
-from streams.simulate import generate
-from streams.topics import INPUT_TOPICS, TopicNames
-from streams.worker_process import WorkerProcess
-from tests.fuzz_messages import (
+from streams.tools.expected import final_stages, illegal_sequences, reference
+from streams.tools.simulate import generate
+from streams.worker.codec import rekeyed_event_ids, to_lead_event
+from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.worker.launch import WorkerProcess
+from streams.worker.topics import INPUT_TOPICS, TopicNames
+from tests.support.fuzz_messages import (
     BROKER_SAFE_VALUE_BYTES,
     CATEGORIES,
     DEFAULT_COUNTS,
@@ -48,7 +48,7 @@ from tests.fuzz_messages import (
     corpus_rounds,
     make_message,
 )
-from tests.kafka_harness import running_workers
+from tests.support.kafka import running_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

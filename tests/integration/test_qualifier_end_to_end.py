@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from schemas.outputs import StageChange
-from streams.ordered import produce_in_order
-from streams.scenarios import SCENARIOS, Scenario
 from streams.settings import Settings
-from tests.kafka_harness import collect, running_workers
+from streams.tools.ordered import produce_in_order
+from streams.tools.scenarios import SCENARIOS, Scenario
+from tests.support.kafka import collect, running_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

@@ -9,13 +9,13 @@ import orjson
 import pytest
 
 from streams.core.ruleset import load_ruleset
-from streams.ordered import produce_in_order
-from streams.reference import final_stages, illegal_sequences, reference
-from streams.scenarios import SCENARIOS
 from streams.settings import Settings
-from streams.simulate import SimEvent, generate
+from streams.tools.expected import final_stages, illegal_sequences, reference
+from streams.tools.ordered import produce_in_order
+from streams.tools.scenarios import SCENARIOS
+from streams.tools.simulate import SimEvent, generate
 from tests.integration.test_qualifier_end_to_end import scenario_messages
-from tests.kafka_harness import collect, produce, running_workers
+from tests.support.kafka import collect, produce, running_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -158,7 +158,7 @@ async def test_backlog_read_after_the_fact_reaches_the_in_order_final_stages(
     want_final = {k: v for k, v in ref.final.items() if v != "lead"}
     # No worker runs while the backlog is produced: it then reads the three topics in
     # whatever interleaving the consumer fetches them.
-    from streams.topics import ensure_topics
+    from streams.worker.topics import ensure_topics
 
     await ensure_topics(settings)
     await produce(settings, sim_messages(events))

@@ -25,13 +25,13 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 
 from streams.broker.launcher import BrokerError, BrokerSecurity, LocalBroker
-from streams.kafka_clients import faust_credentials, kafka_client_kwargs
-from streams.ordered import produce_in_order
-from streams.scenarios import SCENARIOS
 from streams.settings import Settings
-from streams.worker_process import start_worker, worker_env
+from streams.tools.ordered import produce_in_order
+from streams.tools.scenarios import SCENARIOS
+from streams.worker.kafka_clients import faust_credentials, kafka_client_kwargs
+from streams.worker.launch import start_worker, worker_env
 from tests.integration.test_qualifier_end_to_end import scenario_messages
-from tests.kafka_harness import unique_prefix
+from tests.support.kafka import unique_prefix
 
 _LEADQ = Path(sys.executable).with_name("leadq")
 

@@ -11,12 +11,12 @@ import orjson
 import pytest
 from aiokafka.partitioner import murmur2
 
-from streams.codec import stage_change_dict
 from streams.core.qualify import Qualifier
 from streams.core.ruleset import load_ruleset
-from streams.reference import illegal_sequences, valid_events
 from streams.settings import Settings
-from tests.kafka_harness import collect, produce, running_workers
+from streams.tools.expected import illegal_sequences, valid_events
+from streams.worker.codec import stage_change_dict
+from tests.support.kafka import collect, produce, running_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -60,7 +60,7 @@ async def test_a_timer_demotes_a_lead_at_the_event_time_its_engagement_decayed(
     later = event("n1", "newsletter_signup", 24 * 30, lead_id="other")
     qualifier = Qualifier(load_ruleset("startup"))
     events, _ = valid_events([("website", v) for v in cooling])
-    state, expected = qualifier.replay(events, "cool")
+    state, expected = qualifier.fold(events, "cool")
     due = qualifier.next_due_ms(state)
     assert due is not None
     _, demotion = qualifier.advance(state, due)

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from streams.core.ruleset import load_ruleset
-from streams.ordered import produce_in_order
-from streams.reference import final_stages, illegal_sequences, reference
-from streams.scenarios import scenario
 from streams.settings import Settings
-from streams.worker_process import start_worker
+from streams.tools.expected import final_stages, illegal_sequences, reference
+from streams.tools.ordered import produce_in_order
+from streams.tools.scenarios import scenario
+from streams.worker.launch import start_worker
 from tests.integration.test_qualifier_end_to_end import scenario_messages
 from tests.integration.test_qualifier_robustness import sim_events, sim_messages
-from tests.kafka_harness import ConditionNotMet, collect, produce
+from tests.support.kafka import ConditionNotMet, collect, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 # Restart after kill -9: the group first waits out the dead member (10 s), then the

@@ -21,12 +21,12 @@ from aiokafka.errors import KafkaError
 from bench.common import OffsetWatch, wait_for
 from streams.core.events import Stage
 from streams.core.ruleset import load_ruleset
-from streams.reference import final_stages, illegal_sequences, reference
 from streams.settings import Settings
-from streams.simulate import DEFAULT_START, SimEvent, generate, produce
-from streams.topics import TopicNames
-from streams.worker_process import WorkerProcess, start_worker
-from tests.kafka_harness import collect
+from streams.tools.expected import final_stages, illegal_sequences, reference
+from streams.tools.simulate import DEFAULT_START, SimEvent, generate, produce
+from streams.worker.launch import WorkerProcess, start_worker
+from streams.worker.topics import TopicNames
+from tests.support.kafka import collect
 
 FINISH_TIMEOUT_S = 150.0
 PROCESSED_TIMEOUT_S = 600.0

@@ -15,10 +15,9 @@ import pytest
 from streams.broker.cluster import LocalCluster
 from streams.broker.launcher import LocalBroker
 from streams.settings import Settings
-from streams.simulate import produce
-from streams.topics import TopicNames, ensure_topics
-from streams.worker_process import start_worker
-from tests.kafka_harness import collect
+from streams.tools.simulate import produce
+from streams.worker.launch import start_worker
+from streams.worker.topics import TopicNames, ensure_topics
 from tests.reliability.conftest import FULL
 from tests.reliability.harness import (
     Figures,
@@ -32,6 +31,7 @@ from tests.reliability.harness import (
     wait_complete,
     wait_leaders_elsewhere,
 )
+from tests.support.kafka import collect
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

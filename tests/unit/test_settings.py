@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from streams.app import build
 from streams.settings import Settings
+from streams.worker.app import build
 
 
 def test_environment_names_of_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:

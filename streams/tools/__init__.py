@@ -1,0 +1,1 @@
+"""Tools around the worker: demo, simulator, tail, the article's scenarios, expectations."""

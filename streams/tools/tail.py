@@ -1,0 +1,59 @@
+"""Follow leads.stage-changes (or leads.dead-letter) and print each record for a person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import typer
+from aiokafka import AIOKafkaConsumer
+
+from streams.settings import Settings
+from streams.worker.kafka_clients import kafka_client_kwargs
+
+TOPICS = {"stage-changes": "leads.stage-changes", "dead-letter": "leads.dead-letter"}
+
+
+def format_change(change: dict[str, Any]) -> str:
+    """One line per stage change: lead, from -> to, and the reasons in words."""
+    reasons = "; ".join(r["description"] for r in change.get("reasons", []))
+    return f"{change['lead_id']}: {change['from_stage']} -> {change['to_stage']}  ({reasons})"
+
+
+def format_dead_letter(record: dict[str, Any]) -> str:
+    """One line per rejected message: where it came from and why."""
+    error = record.get("error", {})
+    return (
+        f"{record['source_topic']}[{record['partition']}]@{record['offset']}:"
+        f" {error.get('code')}: {error.get('message')}"
+    )
+
+
+async def tail_topic(
+    settings: Settings, topic: str, from_beginning: bool, count: int, raw: bool
+) -> None:
+    """Print records of a contract output topic until count is reached or interrupted."""
+    if topic not in TOPICS:
+        raise typer.BadParameter(f"topic must be one of {', '.join(TOPICS)}")
+    consumer = AIOKafkaConsumer(
+        settings.topic(TOPICS[topic]),
+        **kafka_client_kwargs(settings),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        async for message in consumer:
+            if raw:
+                typer.echo(message.value.decode("utf-8", "replace"))
+            else:
+                body = orjson.loads(message.value)
+                line = format_change(body) if topic == "stage-changes" else format_dead_letter(body)
+                typer.echo(line)
+            seen += 1
+            if count and seen >= count:
+                break
+    finally:
+        await consumer.stop()

@@ -1,0 +1,1 @@
+"""All that touches faust-streaming's private API: bug fixes, bulk restore, current event."""

@@ -1,0 +1,139 @@
+"""Time-driven changes in the shell: due leads, tick records, applying a by-lead record."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from streams.core.events import LeadEvent
+from streams.core.qualify import Decision, Qualifier
+from streams.core.state import LeadState
+from streams.worker.codec import decode_rekeyed, decode_state
+
+log = logging.getLogger(__name__)
+
+_TICK_PREFIX = b'{"tick":'
+
+
+def encode_tick(now_ms: int) -> bytes:
+    """A tick record for the by-lead topic: 'apply what is due by now_ms' to its key."""
+    return orjson.dumps({"tick": now_ms})
+
+
+def tick_time(raw: bytes) -> int | None:
+    """The time of a tick record, or None for an event record."""
+    if not raw.startswith(_TICK_PREFIX):
+        return None
+    return int(orjson.loads(raw)["tick"])
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A timer tick for one key: apply the time-driven changes due by now_ms."""
+
+    now_ms: int
+
+
+def decode_record(raw: bytes, key: bytes | None) -> list[tuple[str, LeadEvent | Tick]]:
+    """The (key, event or tick) items of a by-lead record, in order: a batch of re-keyed
+    events, one handed-over event, or a timer tick for the record's key."""
+    now_ms = tick_time(raw)
+    if now_ms is None:
+        return list(decode_rekeyed(raw, key))
+    return [((key or b"").decode(), Tick(now_ms))]
+
+
+def process_item(qualifier: Qualifier, state: LeadState, item: LeadEvent | Tick) -> Decision:
+    """What an item of a by-lead record does to a state: an event is processed; a tick
+    applies the time-driven changes due by its time."""
+    if isinstance(item, LeadEvent):
+        return qualifier.process(state, item)
+    if state.sequence == 0:  # a tick for a lead this worker has no state for
+        return Decision(state)
+    new_state, changes = qualifier.advance(state, item.now_ms)
+    return Decision(new_state, tuple(changes))
+
+
+def wall_ms() -> int:
+    """Wall-clock time in epoch milliseconds (the clock timers run on)."""
+    return time.time_ns() // 1_000_000
+
+
+class DueIndex:
+    """When each lead of this worker is next due for a time-driven change.
+
+    Kept up to date as the qualify agent stores states; rebuilt from the table's local
+    partitions now and then (states recovered from the changelog are not seen otherwise).
+    A timer must not write the table: it only sends a tick per due lead to the by-lead
+    topic, and the qualify agent applies it while processing that record.
+
+    The timer's clock is either event time (`stream_ms`: the latest event time this
+    worker has processed, as Kafka Streams' stream-time punctuation; a replay of old
+    history is judged by its own time) or the wall clock.
+    """
+
+    def __init__(self, qualifier: Qualifier, rescan_s: float, wall_clock: bool = False) -> None:
+        self.qualifier = qualifier
+        self.rescan_s = rescan_s
+        self.wall_clock = wall_clock
+        self.due: dict[bytes, int] = {}
+        self.next_scan = 0.0
+        self.stream_ms: int | None = None
+
+    def observe(self, at_ms: int | None) -> None:
+        """Move the event-time clock on to an event time (or a lead's clock)."""
+        if at_ms is not None and (self.stream_ms is None or at_ms > self.stream_ms):
+            self.stream_ms = at_ms
+
+    def now_ms(self) -> int | None:
+        """The timer's current time (None: no event time seen yet)."""
+        return wall_ms() if self.wall_clock else self.stream_ms
+
+    def update(self, key: bytes, due_ms: int | None) -> None:
+        """Record a lead's next due time (None: nothing due)."""
+        if due_ms is None:
+            self.due.pop(key, None)
+        else:
+            self.due[key] = due_ms
+
+    def rescan(self, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Rebuild from (key, encoded state) pairs of the local table partitions."""
+        due: dict[bytes, int] = {}
+        for key, raw in items:
+            state = decode_state(raw)
+            self.observe(state.clock_ms)
+            when = self.qualifier.next_due_ms(state)
+            if when is not None:
+                due[key] = when
+        self.due = due
+
+    def take_due(self, now_ms: int) -> list[bytes]:
+        """The leads due by now_ms, removed until their state is stored again."""
+        keys = [k for k, when in self.due.items() if when <= now_ms]
+        for key in keys:
+            del self.due[key]
+        return keys
+
+    async def run_once(
+        self,
+        items: Callable[[], Iterable[tuple[bytes, bytes]]],
+        send_tick: Callable[[bytes, bytes], Awaitable[object]],
+    ) -> int:
+        """One timer round: rescan if it is time, then send a tick for every due lead."""
+        if time.monotonic() >= self.next_scan:
+            self.rescan(items())
+            self.next_scan = time.monotonic() + self.rescan_s
+        now = self.now_ms()
+        if now is None:
+            return 0
+        keys = self.take_due(now)
+        tick = encode_tick(now)
+        for key in keys:
+            await send_tick(key, tick)
+        if keys:
+            log.info("sent %d timer ticks", len(keys))
+        return len(keys)

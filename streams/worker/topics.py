@@ -1,0 +1,121 @@
+"""Topic names (with the deployment's prefix) and creating the ones that are missing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Final
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
+
+from schemas.decode import TOPIC_KINDS, TopicKind
+from streams.settings import Settings
+from streams.worker.kafka_clients import kafka_client_kwargs
+
+INPUT_TOPICS: Final[dict[TopicKind, str]] = {kind: f"leads.{kind}" for kind in TOPIC_KINDS}
+STAGE_CHANGES: Final = "leads.stage-changes"
+DEAD_LETTER: Final = "leads.dead-letter"
+EVENTS_BY_LEAD: Final = "leadq.events-by-lead"
+LEAD_TABLE: Final = "lead-state"
+METADATA_TIMEOUT_S: Final = 30.0
+COMPACTED: Final = {"cleanup.policy": "compact"}
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The full topic names of one deployment."""
+
+    inputs: dict[TopicKind, str]
+    stage_changes: str
+    dead_letter: str
+    events_by_lead: str
+    changelog: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> TopicNames:
+        """Names with the settings' prefix applied."""
+        return cls(
+            inputs={kind: settings.topic(name) for kind, name in INPUT_TOPICS.items()},
+            stage_changes=settings.topic(STAGE_CHANGES),
+            dead_letter=settings.topic(DEAD_LETTER),
+            events_by_lead=settings.topic(f"{EVENTS_BY_LEAD}.{settings.app_id}"),
+            # Faust names a table's changelog "{app id}-{table}-changelog".
+            changelog=settings.topic(f"{settings.app_id}-{LEAD_TABLE}-changelog"),
+        )
+
+    def all(self) -> list[str]:
+        """Every topic the worker reads or writes."""
+        return [
+            *self.inputs.values(),
+            self.stage_changes,
+            self.dead_letter,
+            self.events_by_lead,
+            self.changelog,
+        ]
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as Java's and aiokafka's) gives a key."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = METADATA_TIMEOUT_S) -> list[str]:
+    """Create the deployment's missing topics and wait until every partition has a leader.
+
+    A worker that joins its group before the broker's metadata shows its topics gets no
+    partitions (or crashes on a changelog that seems to have none), so this waits.
+    """
+    names = TopicNames.of(settings)
+    admin = AIOKafkaAdminClient(
+        **kafka_client_kwargs(settings), request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names.all() if n not in existing]
+        if missing:
+            # Another worker may create them at the same moment.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            n,
+                            settings.partitions,
+                            settings.replication_factor,
+                            topic_configs=COMPACTED if n == names.changelog else {},
+                        )
+                        for n in missing
+                    ]
+                )
+        await _wait_for_leaders(admin, names.all(), timeout_s)
+        return missing
+    finally:
+        await admin.close()
+
+
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, topics: list[str], timeout_s: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await admin.describe_topics(topics)
+        pending = [
+            d["topic"]
+            for d in described
+            if d["error_code"] != 0
+            or not d["partitions"]
+            or any(p["leader"] < 0 for p in d["partitions"])
+        ]
+        if not pending:
+            return
+        if loop.time() >= deadline:
+            raise TimeoutError(
+                f"topics {', '.join(pending)} have no partition leaders after {timeout_s:g}s;"
+                " is the broker healthy?"
+            )
+        await asyncio.sleep(0.1)

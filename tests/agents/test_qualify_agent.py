@@ -1,0 +1,206 @@
+"""The agents in isolation with faust's test_context: decode, core, table, send."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import ConsumerRecord
+
+from schemas.decode import Rejection, TopicKind, decode
+from streams.settings import Settings
+from streams.tools.scenarios import scenario
+from streams.worker.app import Worker, build
+from streams.worker.batching import RekeyBuffer
+from streams.worker.codec import decode_state, encode_lead_event, to_lead_event
+from streams.worker.ingest import rekey
+from streams.worker.timers import encode_tick
+
+pytestmark = pytest.mark.asyncio
+
+AGENT_TIMEOUT_S = 10.0
+
+
+class Recorder:
+    """Stands in for a topic's send(): records what an agent sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, Any]] = []
+        self.partitions: list[int | None] = []
+
+    async def send(
+        self, *, key: bytes | None = None, value: bytes, partition: int | None = None, **_: Any
+    ) -> asyncio.Future[None]:
+        self.record(key, value, partition)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def record(self, key: bytes | None, value: bytes, partition: int | None = None) -> None:
+        self.sent.append((key, orjson.loads(value)))
+        self.partitions.append(partition)
+
+
+def ingest(
+    worker: Worker,
+    outputs: dict[str, Recorder],
+    kind: TopicKind,
+    *messages: tuple[bytes | None, bytes],
+) -> None:
+    """Pass input messages through the ingest stage's rekey(), as one batch of one partition,
+    and record the events-by-lead records and dead letters the stage would send."""
+    topic = worker.topics.inputs[kind]
+    fetched = [
+        ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, 0, len(value), ())
+        for offset, (key, value) in enumerate(messages)
+    ]
+    batch = rekey(fetched, {topic: kind}, worker.settings.partitions)
+    for record in batch.records:
+        outputs["by_lead"].record(record["key"], record["value"], record["partition"])
+    for key, value in batch.dead_letters:
+        outputs["dead_letter"].record(key, value)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Return once the condition holds (bound it with asyncio.wait_for)."""
+    while True:
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def worker(tmp_path: Any) -> Worker:
+    return build(Settings(topic_prefix="agents.", data_dir=tmp_path, rules="default"))
+
+
+def record_outputs(worker: Worker) -> dict[str, Recorder]:
+    """Recorders in place of the worker's sends: faust topics' and its output producer's."""
+    recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
+    for name, recorder in recorders.items():
+        setattr(getattr(worker, name), "send", recorder.send)  # noqa: B010
+    by_topic = {getattr(worker, name).get_topic_name(): r for name, r in recorders.items()}
+
+    async def send(
+        topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> asyncio.Future[None]:
+        return await by_topic[topic].send(key=key, value=value, partition=partition)
+
+    setattr(worker.outputs, "send", send)  # noqa: B010
+    return recorders
+
+
+@pytest.fixture
+def outputs(worker: Worker) -> dict[str, Recorder]:
+    return record_outputs(worker)
+
+
+async def test_qualify_sends_changes_and_stores_state_and_ignores_duplicates(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    steps = scenario("software-demo-sqo").for_lead("L-9").steps
+    ingest(worker, outputs, "website", *[(None, orjson.dumps(step.value)) for step in steps[:2]])
+    ingest(worker, outputs, "call", (None, orjson.dumps(steps[2].value)))
+    rekeyed = outputs["by_lead"].sent
+    async with worker.qualify.test_context() as agent:
+        for key, value in [*rekeyed, rekeyed[0]]:  # the first event is delivered twice
+            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+        state = decode_state(worker.table.get(b"L-9"))
+    changes = [value for _, value in outputs["stage_changes"].sent]
+    assert [(c["from_stage"], c["to_stage"], c["sequence"]) for c in changes] == [
+        ("lead", "sql", 1),
+        ("sql", "sqo", 2),
+    ]
+    assert {k for k, _ in outputs["stage_changes"].sent} == {b"L-9"}
+    assert state is not None
+    assert state.stage == "sqo"
+    assert state.sequence == 2
+
+
+async def test_profile_update_affects_fit_for_later_events(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    profile = {"lead_id": "L-3", "updated_at": "2026-03-01T00:00:00Z", "seniority": "vp"}
+    ingest(worker, outputs, "profile", (b"L-3", orjson.dumps(profile)))
+    ebook = scenario("software-ebook-sql").for_lead("L-3").steps[1].value
+    ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))
+    async with worker.qualify.test_context() as agent:
+        for key, value in outputs["by_lead"].sent:
+            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+    [(_, change)] = outputs["stage_changes"].sent
+    assert change["scores"]["fit"] == 20
+
+
+async def test_qualify_applies_the_events_of_one_record_in_order(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    steps = scenario("software-demo-sqo").for_lead("L-5").steps
+    buffer = RekeyBuffer(worker.settings.partitions)
+    for step in [*steps, steps[0]]:  # the first event twice: no further effect
+        decoded = decode(step.kind, orjson.dumps(step.value))
+        assert not isinstance(decoded, Rejection)
+        assert buffer.add("L-5", encode_lead_event(to_lead_event(decoded))) == []
+    [record] = buffer.drain()
+    async with worker.qualify.test_context() as agent:
+        await asyncio.wait_for(
+            agent.put(record["value"], partition=record["partition"]), AGENT_TIMEOUT_S
+        )
+
+        def stored_stage() -> str | None:  # put() returns once the record entered the stream
+            raw = worker.table.get(b"L-5")
+            return decode_state(raw).stage if raw is not None else None
+
+        await asyncio.wait_for(until(lambda: stored_stage() == "sqo"), AGENT_TIMEOUT_S)
+        state = decode_state(worker.table.get(b"L-5"))
+    changes = [value for _, value in outputs["stage_changes"].sent]
+    assert [(c["from_stage"], c["to_stage"], c["sequence"]) for c in changes] == [
+        ("lead", "sql", 1),
+        ("sql", "sqo", 2),
+    ]
+    assert (state.stage, state.sequence) == ("sqo", 2)
+
+
+async def test_qualify_stores_a_lead_state_again_when_a_duplicate_leaves_it_unchanged(
+    worker: Worker, outputs: dict[str, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a kill the local store can be ahead of the changelog (a lost changelog write);
+    the records that made that state come back as duplicates and must write it again."""
+    writes: list[tuple[bytes, bytes]] = []
+    on_key_set = worker.table.on_key_set  # faust's hook that writes the changelog
+
+    def record_write(key: bytes, value: bytes) -> None:
+        writes.append((key, value))
+        on_key_set(key, value)
+
+    monkeypatch.setattr(worker.table, "on_key_set", record_write)
+    ebook = scenario("software-ebook-sql").for_lead("L-8").steps[1].value
+    ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))
+    [(key, record)] = outputs["by_lead"].sent
+    async with worker.qualify.test_context() as agent:
+        for _ in range(2):  # the second delivery is a duplicate
+            await asyncio.wait_for(agent.put(orjson.dumps(record), key=key), AGENT_TIMEOUT_S)
+        await asyncio.wait_for(until(lambda: len(writes) == 2), AGENT_TIMEOUT_S)
+    first, again = writes
+    assert first == again
+    assert first[0] == b"L-8"
+    assert len(outputs["stage_changes"].sent) == 1
+
+
+async def test_qualify_stores_nothing_for_a_tick_of_an_unknown_lead(
+    worker: Worker, outputs: dict[str, Recorder]
+) -> None:
+    ebook = scenario("software-ebook-sql").for_lead("L-6").steps[1].value
+    ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))
+    [(key, record)] = outputs["by_lead"].sent
+    async with worker.qualify.test_context() as agent:
+        await asyncio.wait_for(
+            agent.put(encode_tick(1_800_000_000_000), key=b"L-unknown"), AGENT_TIMEOUT_S
+        )
+        await asyncio.wait_for(agent.put(orjson.dumps(record), key=key), AGENT_TIMEOUT_S)
+        # records are processed in order: once L-6 is stored, the tick has been processed
+        await asyncio.wait_for(until(lambda: worker.table.get(b"L-6") is not None), AGENT_TIMEOUT_S)
+        assert worker.table.get(b"L-unknown") is None
+    assert len(outputs["stage_changes"].sent) == 1

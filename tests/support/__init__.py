@@ -1,0 +1,1 @@
+"""Shared test helpers: the Kafka harness, fuzzed messages, timed rulesets."""

@@ -1,0 +1,57 @@
+"""The ingest stage's rekey(): dead letters with a reason, and one record per lead partition."""
+
+from __future__ import annotations
+
+import orjson
+from aiokafka import ConsumerRecord
+
+from schemas.decode import TopicKind
+from streams.tools.scenarios import scenario
+from streams.worker.ingest import rekey
+from streams.worker.topics import partition_of
+
+TOPIC = "t.leads.website"
+KINDS: dict[str, TopicKind] = {TOPIC: "website"}
+PARTITIONS = 4
+
+
+def fetched(*messages: tuple[bytes | None, bytes]) -> list[ConsumerRecord[bytes, bytes]]:
+    return [
+        ConsumerRecord(TOPIC, 1, offset, 0, 0, key, value, None, 0, len(value), ())
+        for offset, (key, value) in enumerate(messages, start=40)
+    ]
+
+
+def test_bad_input_becomes_a_dead_letter_with_its_reason_and_valid_events_are_rekeyed() -> None:
+    valid = scenario("software-ebook-sql").for_lead("L-7").steps[1].value
+    batch = rekey(fetched((b"raw-key", b"{oops"), (None, orjson.dumps(valid))), KINDS, PARTITIONS)
+    [(key, letter)] = batch.dead_letters
+    dead = orjson.loads(letter)
+    assert key == b"raw-key"
+    assert dead["error"]["code"] == "invalid_json"
+    assert (dead["source_topic"], dead["partition"], dead["offset"]) == (TOPIC, 1, 40)
+    assert dead["value"] == "{oops"
+    [record] = batch.records
+    [rekeyed] = orjson.loads(record["value"])
+    assert rekeyed["k"] == "L-7"
+    assert rekeyed["e"]["i"] == valid["event_id"]
+    assert record["partition"] == partition_of(b"L-7", PARTITIONS)
+
+
+def test_a_batch_becomes_one_record_per_lead_partition_in_input_order() -> None:
+    leads = [f"L-{n}" for n in range(12)]
+    values = [
+        orjson.dumps(scenario("software-ebook-sql").for_lead(lead).steps[1].value) for lead in leads
+    ]
+    batch = rekey(fetched(*[(None, value) for value in values]), KINDS, PARTITIONS)
+    assert batch.dead_letters == []
+    assert len(batch.records) == len({partition_of(lead.encode(), PARTITIONS) for lead in leads})
+    got = []
+    for record in batch.records:
+        items = orjson.loads(record["value"])
+        assert {partition_of(i["k"].encode(), PARTITIONS) for i in items} == {record["partition"]}
+        got += [item["k"] for item in items]
+    assert sorted(got) == sorted(leads)
+    for record in batch.records:  # each partition's events keep the input order
+        keys = [item["k"] for item in orjson.loads(record["value"])]
+        assert keys == [lead for lead in leads if lead in keys]
