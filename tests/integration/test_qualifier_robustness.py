@@ -13,7 +13,8 @@ from streams.settings import Settings
 from streams.tools.expected import final_stages, illegal_sequences, reference
 from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import SCENARIOS
-from streams.tools.simulate import SimEvent, generate
+from streams.tools.simulate.event import SimEvent
+from streams.tools.simulate.traffic import generate
 from tests.integration.test_qualifier_end_to_end import scenario_messages
 from tests.support.kafka import collect, produce, running_workers
 

@@ -23,7 +23,9 @@ from streams.core.events import Stage
 from streams.core.ruleset import load_ruleset
 from streams.settings import Settings
 from streams.tools.expected import final_stages, illegal_sequences, reference
-from streams.tools.simulate import DEFAULT_START, SimEvent, generate, produce
+from streams.tools.simulate.event import SimEvent
+from streams.tools.simulate.output import produce
+from streams.tools.simulate.traffic import DEFAULT_START, generate
 from streams.worker.launch import WorkerProcess, start_worker
 from streams.worker.topics import TopicNames
 from tests.support.kafka import collect
