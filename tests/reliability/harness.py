@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import shutil
 import time
@@ -33,6 +34,8 @@ from tests.support.kafka import collect
 FINISH_TIMEOUT_S = 150.0
 PROCESSED_TIMEOUT_S = 600.0
 STAGE_ORDER: dict[str, int] = {"lead": 0, "sql": 1, "sqo": 2, "disqualified": 3}
+# The long run (LEADQ_RELIABILITY=full) or the short one.
+FULL = os.environ.get("LEADQ_RELIABILITY", "short") == "full"
 
 
 @dataclass

@@ -18,8 +18,8 @@ from streams.settings import Settings
 from streams.tools.simulate.output import produce
 from streams.worker.launch import start_worker
 from streams.worker.topics import TopicNames, ensure_topics
-from tests.reliability.conftest import FULL
 from tests.reliability.harness import (
+    FULL,
     Figures,
     Supervisor,
     Workload,
