@@ -15,7 +15,8 @@ from bench.common import say
 from bench.preload import EVENTS_PER_LEAD
 from streams.backtest.parallel import default_workers
 from streams.backtest.run import run_backtest
-from streams.tools.simulate import generate, simulated_outcomes, write_history
+from streams.tools.simulate.output import write_history, write_outcomes
+from streams.tools.simulate.traffic import generate, simulated_outcomes
 
 DEFAULT_EVENTS = 1_000_000
 
@@ -42,7 +43,7 @@ def main() -> None:
         say(f"simulating {leads:,} leads")
         history = generate(leads, seed=1)[: args.events]
         write_history(history, events_path)
-        simulated_outcomes(leads, seed=1).write_csv(outcomes_path)
+        write_outcomes(simulated_outcomes(leads, seed=1), outcomes_path)
         size_mb = events_path.stat().st_size / 1e6
         del history
         workers = args.workers or default_workers(args.events)

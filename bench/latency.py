@@ -17,7 +17,8 @@ from bench.report import kept_up
 from bench.wake_probe import WakeProbe
 from bench.worker import launch, output_tail
 from streams.settings import Settings
-from streams.tools.simulate import SimEvent, produce
+from streams.tools.simulate.event import SimEvent
+from streams.tools.simulate.output import produce
 from streams.worker.ingest import COMMIT_INTERVAL_S
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.topics import TopicNames, ensure_topics

@@ -14,7 +14,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bench.common import create_topics, end_offsets, say, warm_up_groups
 from streams.settings import Settings
-from streams.tools.simulate import SimEvent, generate
+from streams.tools.simulate.event import SimEvent
+from streams.tools.simulate.traffic import generate
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.topics import TopicNames
 

@@ -23,7 +23,7 @@ from streams.core.ruleset import load_ruleset
 from streams.core.state import LeadState
 from streams.settings import Settings
 from streams.tools.expected import valid_events
-from streams.tools.simulate import SimEvent
+from streams.tools.simulate.event import SimEvent
 from streams.worker.codec import encode_state, to_lead_event
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.topics import TopicNames, ensure_topics

@@ -100,7 +100,8 @@ def simulate(
     ] = None,
 ) -> None:
     """Produce realistic, reproducible mixed traffic to the input topics (or to files)."""
-    from streams.tools.simulate import generate, produce, simulated_outcomes, write_history
+    from streams.tools.simulate.output import produce, write_history, write_outcomes
+    from streams.tools.simulate.traffic import generate, simulated_outcomes
 
     events = generate(leads, seed)
     if events_out is not None or outcomes_out is not None:
@@ -109,7 +110,7 @@ def simulate(
                 write_history(events, events_out)
                 typer.echo(f"wrote {len(events)} events to {events_out}")
             if outcomes_out is not None:
-                simulated_outcomes(leads, seed).write_csv(outcomes_out)
+                write_outcomes(simulated_outcomes(leads, seed), outcomes_out)
                 typer.echo(f"wrote {leads} outcomes to {outcomes_out}")
         except OSError as exc:
             raise fail(f"cannot write {exc.filename}: {exc.strerror}") from None

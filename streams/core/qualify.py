@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeGuard
 
+from streams.core.decay import demotion_ms
+from streams.core.evaluate import Met, View, matches
 from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
-from streams.core.ruleset import (
-    AllCondition,
-    AnyCondition,
-    Comparison,
-    Condition,
-    Match,
-    NotCondition,
-    ProfileCondition,
-    PropertyTest,
-    Ruleset,
-    ScoreCondition,
-    SignalCondition,
-)
+from streams.core.ruleset import Match, Ruleset, SignalCondition
 from streams.core.state import Hit, LeadState
 
 ANONYMOUS_PREFIX = "anon:"
@@ -37,14 +26,6 @@ def routing_key(event: LeadEvent) -> str:
     if event.anonymous_id is not None and (event.lead_id is None or event.type == "identify"):
         return f"{ANONYMOUS_PREFIX}{event.anonymous_id}"
     return event.lead_id or ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Met:
-    """Why a condition holds: the reasons and the events they rest on."""
-
-    reasons: tuple[Reason, ...] = ()
-    evidence: tuple[Hit, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +107,11 @@ class Qualifier:
 
     def advance(self, state: LeadState, now_ms: int) -> tuple[LeadState, list[StageChanged]]:
         """Apply every time-driven change (demotion on decay) due by event time now_ms."""
-        due = self._demotion_ms(state)
+        due = demotion_ms(self.rules, state)
         if due is None or due + self.lateness_ms > now_ms or self.rules.demotion is None:
             return state, []
         demotion = self.rules.demotion
-        view = _View(self, state, due)
+        view = View(self.rules, state, due)
         text = f"{demotion.description} (engagement fell below {demotion.below:g})"
         sequence = state.sequence + 1
         change = StageChanged(
@@ -160,7 +141,7 @@ class Qualifier:
 
     def next_due_ms(self, state: LeadState) -> int | None:
         """The event time at which advance() will next have a change to make, if any."""
-        due = self._demotion_ms(state)
+        due = demotion_ms(self.rules, state)
         return None if due is None else due + self.lateness_ms
 
     def fold(self, events: Iterable[LeadEvent], key: str) -> tuple[LeadState, list[StageChanged]]:
@@ -178,7 +159,7 @@ class Qualifier:
         """The ids of the signals an event matches."""
         found: list[str] = []
         for sig_id, match in self._by_type.get(event.type, ()):
-            if sig_id not in found and _matches(match, event.properties):
+            if sig_id not in found and matches(match, event.properties):
                 found.append(sig_id)
         return found
 
@@ -290,18 +271,18 @@ class Qualifier:
 
     # -- the stage machine ------------------------------------------------------------------
 
-    def _views(self, state: LeadState) -> list[_View]:
+    def _views(self, state: LeadState) -> list[View]:
         """The lead as the rules see it at each moment they judge: now, and (when windows
         or decay make time matter) every hit within the allowed lateness, so that a late
         event gives the same outcome as one in order."""
         clock = state.clock_ms
         if not self.time_dependent or clock is None:
-            return [_View(self, state, None)]
+            return [View(self.rules, state, None)]
         since = clock - self.lateness_ms
         moments = {clock, since}
         for sig_hits in state.hits.values():
             moments.update(h.at_ms for h in sig_hits if since <= h.at_ms <= clock)
-        return [_View(self, state, t) for t in sorted(moments, reverse=True)]
+        return [View(self.rules, state, t) for t in sorted(moments, reverse=True)]
 
     def _next_step(
         self, state: LeadState, event: LeadEvent
@@ -320,7 +301,7 @@ class Qualifier:
                             state,
                             event,
                             "disqualified",
-                            _Met(reasons, met.evidence),
+                            Met(reasons, met.evidence),
                             view,
                             rule.reason,
                         )
@@ -346,8 +327,8 @@ class Qualifier:
         state: LeadState,
         event: LeadEvent,
         to_stage: Stage,
-        met: _Met,
-        view: _View,
+        met: Met,
+        view: View,
         dq_reason: str | None = None,
     ) -> tuple[LeadState, StageChanged]:
         sequence = state.sequence + 1
@@ -384,260 +365,13 @@ class Qualifier:
         """The lead's scores now (or at event time at_ms, from what it knows)."""
         if at_ms is None and self.time_dependent:
             at_ms = state.clock_ms
-        return _View(self, state, at_ms).scores()
-
-    # -- decay ----------------------------------------------------------------------------
-
-    def _demotion_ms(self, state: LeadState) -> int | None:
-        """The first event time, after the lead entered sql, at which its decaying
-        engagement fell below the demotion threshold, having been at or above it."""
-        demotion = self.rules.demotion
-        if demotion is None or self.half_life_ms is None or state.stage != "sql":
-            return None
-        entered = state.stage_at_ms if state.stage_at_ms is not None else state.clock_ms
-        if entered is None:
-            return None
-        below = demotion.below
-
-        def score(at_ms: int) -> float:
-            return _View(self, state, at_ms).engagement()[0]
-
-        moments = sorted(
-            {entered} | {h.at_ms for hs in state.hits.values() for h in hs if h.at_ms > entered}
-        )
-        armed = False
-        for i, start in enumerate(moments):
-            value = score(start)
-            armed = armed or value >= below
-            if not armed:
-                continue
-            if value < below:
-                return start
-            end = moments[i + 1] - 1 if i + 1 < len(moments) else start + 64 * self.half_life_ms
-            if end <= start or score(end) >= below:
-                continue
-            # Between hits the score only falls (negative points do not decay).
-            lo, hi = start, end
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if score(mid) < below:
-                    hi = mid
-                else:
-                    lo = mid
-            return hi
-        return None
+        return View(self.rules, state, at_ms).scores()
 
 
 def _already_seen(state: LeadState, event_id: str) -> bool:
     if event_id in state.seen:
         return True
     return any(h.event_id == event_id for hs in state.hits.values() for h in hs)
-
-
-class _View:
-    """A lead's hits as the rules see them at one moment of event time (`at_ms`, or None for
-    everything known), since the last disqualification or demotion if there was one."""
-
-    def __init__(self, qualifier: Qualifier, state: LeadState, at_ms: int | None) -> None:
-        self.rules = qualifier.rules
-        self.half_life_ms = qualifier.half_life_ms
-        self.profile = state.profile
-        self.at_ms = at_ms
-        start = state.epoch_start_ms
-        if start is None and at_ms is None:
-            self.hits = state.hits
-        else:
-            low = -(2**62) if start is None else start
-            high = 2**62 if at_ms is None else at_ms
-            self.hits = {
-                s: tuple(h for h in hs if low <= h.at_ms <= high) for s, hs in state.hits.items()
-            }
-
-    def _points(self, hit: Hit) -> float:
-        """A hit's points now: positive points halve every half-life; penalties stay."""
-        if self.half_life_ms is None or self.at_ms is None or hit.points <= 0:
-            return hit.points
-        return float(hit.points * 0.5 ** ((self.at_ms - hit.at_ms) / self.half_life_ms))
-
-    def engagement(self) -> tuple[float, tuple[Hit, ...]]:
-        total = 0.0
-        evidence: list[Hit] = []
-        for sig_id, hits in self.hits.items():
-            signal = self.rules.signals[sig_id]
-            points = sum(self._points(h) for h in hits)
-            if signal.max_points is not None:
-                points = min(points, signal.max_points)
-            total += points
-            evidence.extend(h for h in hits if h.points > 0)
-        return self._capped("engagement", round(total, 6)), tuple(evidence)
-
-    def _capped(self, score: str, value: float) -> float:
-        for cap in self.rules.cap:
-            if cap.score == score and value > cap.max and self.holds(cap.when) is not None:
-                value = cap.max
-        return value
-
-    def fit(self) -> tuple[float, tuple[Reason, ...]]:
-        total = 0.0
-        reasons: list[Reason] = []
-        for rule in self.rules.fit:
-            if self.holds(rule.when) is not None:
-                total += rule.points
-                reasons.append(Reason(f"fit.{rule.rule}", rule.description, rule.points))
-        return self._capped("fit", total), tuple(reasons)
-
-    def scores(self) -> dict[str, float]:
-        return {"engagement": self.engagement()[0], "fit": self.fit()[0]}
-
-    def holds(self, cond: Condition | ProfileCondition) -> _Met | None:
-        """Why the condition holds, or None if it does not."""
-        if isinstance(cond, SignalCondition):
-            return self._signal(cond)
-        if isinstance(cond, ScoreCondition):
-            return self._score(cond)
-        if isinstance(cond, ProfileCondition):
-            return self._profile(cond)
-        if isinstance(cond, AllCondition):
-            parts = [self.holds(c) for c in cond.all]
-            if any(p is None for p in parts):
-                return None
-            return _combine(p for p in parts if p is not None)
-        if isinstance(cond, AnyCondition):
-            parts = [self.holds(c) for c in cond.any]
-            met = [p for p in parts if p is not None]
-            return _combine(met) if met else None
-        if isinstance(cond, NotCondition):
-            if self.holds(cond.not_) is not None:
-                return None
-            text = cond.description or f"Not: {_name(cond.not_)}"
-            return _Met((Reason(f"not.{_name(cond.not_)}", text),))
-        raise TypeError(f"unknown condition {cond!r}")
-
-    def _signal(self, cond: SignalCondition) -> _Met | None:
-        hits = self.hits.get(cond.signal, ())
-        if cond.within is not None:
-            end = self.at_ms if self.at_ms is not None else max((h.at_ms for h in hits), default=0)
-            hits = tuple(h for h in hits if end - cond.within < h.at_ms <= end)
-        if len(hits) < cond.min_count:
-            return None
-        signal = self.rules.signals[cond.signal]
-        points = sum(h.points for h in hits)
-        if signal.max_points is not None:
-            points = min(points, signal.max_points)
-        if cond.min_points is not None and points < cond.min_points:
-            return None
-        text = cond.description or signal.description
-        if len(hits) > 1:
-            text += f" ({len(hits)} times"
-            text += f" within {_duration_text(cond.within)})" if cond.within else ")"
-        return _Met((Reason(cond.signal, text, points or None),), hits)
-
-    def _score(self, cond: ScoreCondition) -> _Met | None:
-        if cond.score == "engagement":
-            value, evidence = self.engagement()
-            extra: tuple[Reason, ...] = ()
-        else:
-            value, extra = self.fit()
-            evidence = ()
-        if not cond.holds(value):
-            return None
-        bound = _bound_text(cond)
-        text = cond.description or f"{cond.score.capitalize()} score {value:g} {bound}"
-        return _Met((Reason(f"{cond.score}_score", text, value), *extra), evidence)
-
-    def _profile(self, cond: ProfileCondition) -> _Met | None:
-        value = self.profile.get(cond.profile)
-        if cond.exists is not None and (value is not None) != cond.exists:
-            return None
-        if cond.exists is None and value is None:
-            return None
-        if cond.equals is not None and value != cond.equals:
-            return None
-        if cond.in_ is not None and value not in cond.in_:
-            return None
-        if cond.in_list is not None and not _in_list(value, self.rules.lists[cond.in_list]):
-            return None
-        if cond.gte is not None and not (_is_number(value) and value >= cond.gte):
-            return None
-        if cond.lte is not None and not (_is_number(value) and value <= cond.lte):
-            return None
-        text = cond.description or f"{cond.profile.replace('_', ' ')} is {value}"
-        return _Met((Reason(f"profile.{cond.profile}", text),))
-
-
-def _name(cond: Condition) -> str:
-    """A short stable name of a condition, for reasons about conditions that do not hold."""
-    if isinstance(cond, SignalCondition):
-        return cond.signal
-    if isinstance(cond, ScoreCondition):
-        return f"{cond.score}_score"
-    if isinstance(cond, ProfileCondition):
-        return f"profile.{cond.profile}"
-    if isinstance(cond, AllCondition):
-        return "all(" + ",".join(_name(c) for c in cond.all) + ")"
-    if isinstance(cond, AnyCondition):
-        return "any(" + ",".join(_name(c) for c in cond.any) + ")"
-    return f"not.{_name(cond.not_)}"
-
-
-def _matches(match: Match, properties: Mapping[str, Any]) -> bool:
-    return all(_test(test, properties.get(name)) for name, test in match.tests.items())
-
-
-def _in_list(value: Any, names: list[str]) -> bool:
-    """Whether a value (e.g. an email domain) is in a ruleset list, case-insensitively;
-    a domain also matches when it is a subdomain of a listed one."""
-    if not isinstance(value, str):
-        return False
-    text = value.lower()
-    return any(text == n.lower() or text.endswith("." + n.lower()) for n in names)
-
-
-def _duration_text(ms: int) -> str:
-    for unit, size in (("days", 86_400_000), ("hours", 3_600_000), ("minutes", 60_000)):
-        if ms >= size and ms % size == 0:
-            return f"{ms // size} {unit}" if ms != size else f"1 {unit[:-1]}"
-    return f"{ms / 1000:g} seconds"
-
-
-def _test(test: PropertyTest, value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(test, Comparison):
-        return _is_number(value) and test.holds(value)
-    if isinstance(test, list):
-        if isinstance(value, list):
-            return any(v in test for v in value)
-        return value in test
-    if isinstance(value, list):
-        return test in value
-    return bool(value == test)
-
-
-def _is_number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _bound_text(cond: Comparison) -> str:
-    parts = []
-    if cond.gte is not None:
-        parts.append(f"reached {cond.gte:g}")
-    if cond.gt is not None:
-        parts.append(f"is above {cond.gt:g}")
-    if cond.lte is not None:
-        parts.append(f"is at most {cond.lte:g}")
-    if cond.lt is not None:
-        parts.append(f"is below {cond.lt:g}")
-    return " and ".join(parts)
-
-
-def _combine(parts: Iterable[_Met]) -> _Met:
-    reasons: list[Reason] = []
-    evidence: list[Hit] = []
-    for part in parts:
-        reasons.extend(part.reasons)
-        evidence.extend(part.evidence)
-    return _Met(tuple(reasons), tuple(evidence))
 
 
 def _unique(reasons: Sequence[Reason]) -> tuple[Reason, ...]:

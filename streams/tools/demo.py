@@ -21,7 +21,9 @@ from streams.settings import Settings
 from streams.tools.expected import final_stages, illegal_sequences, reference
 from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import SCENARIOS, Scenario
-from streams.tools.simulate import SimEvent, generate, produce
+from streams.tools.simulate.event import SimEvent
+from streams.tools.simulate.output import produce
+from streams.tools.simulate.traffic import generate
 from streams.tools.tail import format_change
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.launch import WorkerProcess, start_worker

@@ -14,7 +14,7 @@ from streams.settings import Settings
 from streams.worker.app import Worker, build
 from streams.worker.codec import decode_state
 from streams.worker.timers import encode_tick
-from tests.agents.test_qualify_agent import AGENT_TIMEOUT_S, Recorder, ingest, record_outputs
+from tests.support.agents import AGENT_TIMEOUT_S, Recorder, ingest, record_outputs
 
 pytestmark = pytest.mark.asyncio
 

@@ -14,8 +14,8 @@ from streams.tools.scenarios import scenario
 from streams.worker.faust_ext.bulk_restore import MIN_BACKLOG
 from streams.worker.launch import start_worker
 from streams.worker.topics import TopicNames
-from tests.integration.test_qualifier_end_to_end import by_lead, scenario_messages
 from tests.support.kafka import collect, produce
+from tests.support.scenarios import by_lead, scenario_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

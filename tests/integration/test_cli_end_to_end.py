@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from streams.settings import Settings
-from streams.tools.simulate import generate
+from streams.tools.simulate.traffic import generate
 from streams.worker.launch import worker_env
 from tests.support.kafka import running_workers
 

@@ -35,7 +35,7 @@ from schemas.outputs import DeadLetter
 from streams.core.ruleset import load_ruleset
 from streams.settings import Settings
 from streams.tools.expected import final_stages, illegal_sequences, reference
-from streams.tools.simulate import generate
+from streams.tools.simulate.traffic import generate
 from streams.worker.codec import rekeyed_event_ids, to_lead_event
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.launch import WorkerProcess

@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
-import orjson
 import pytest
 
 from schemas.outputs import StageChange
 from streams.settings import Settings
 from streams.tools.ordered import produce_in_order
-from streams.tools.scenarios import SCENARIOS, Scenario
+from streams.tools.scenarios import SCENARIOS
 from tests.support.kafka import collect, running_workers
+from tests.support.scenarios import by_lead, scenario_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 PRESETS_WITH_SCENARIOS = sorted({s.preset for s in SCENARIOS})
-
-
-def scenario_messages(scenarios: list[Scenario]) -> list[tuple[str, bytes | None, bytes]]:
-    """Each scenario's steps for a unique lead id, keyed the way producers might."""
-    out = []
-    for s in scenarios:
-        for step in s.steps:
-            key = step.value["lead_id"].encode()
-            out.append((f"leads.{step.kind}", key, orjson.dumps(step.value)))
-    return out
-
-
-def by_lead(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        out.setdefault(r["lead_id"], []).append(r)
-    return out
 
 
 @pytest.mark.parametrize("preset", PRESETS_WITH_SCENARIOS)

@@ -13,9 +13,9 @@ from streams.settings import Settings
 from streams.tools.expected import final_stages, illegal_sequences, reference
 from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import SCENARIOS
-from streams.tools.simulate import SimEvent, generate
-from tests.integration.test_qualifier_end_to_end import scenario_messages
 from tests.support.kafka import collect, produce, running_workers
+from tests.support.scenarios import scenario_messages
+from tests.support.traffic import sim_events, sim_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -51,19 +51,6 @@ MALFORMED: list[tuple[str, bytes | None, bytes | None, str]] = [
     ("leads.profile", b"k4", b"[1, 2, 3]", "not_an_object"),
     ("leads.call", b"k5", b"", "empty_value"),
 ]
-
-
-def sim_events(leads: int, seed: int) -> list[SimEvent]:
-    """Simulated website, email and call events (profile facts apply from when they are
-    processed, not retroactively, so they would make the final stage order-dependent)."""
-    return [e for e in generate(leads, seed=seed) if e.kind != "profile"]
-
-
-def sim_messages(events: list[SimEvent]) -> list[tuple[str, bytes | None, bytes]]:
-    return [
-        (f"leads.{e.kind}", e.key.encode() if e.key else None, orjson.dumps(e.value))
-        for e in events
-    ]
 
 
 def without_emitted_at(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -30,8 +30,8 @@ from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import SCENARIOS
 from streams.worker.kafka_clients import faust_credentials, kafka_client_kwargs
 from streams.worker.launch import start_worker, worker_env
-from tests.integration.test_qualifier_end_to_end import scenario_messages
 from tests.support.kafka import unique_prefix
+from tests.support.scenarios import scenario_messages
 
 _LEADQ = Path(sys.executable).with_name("leadq")
 

@@ -14,9 +14,9 @@ from streams.tools.expected import final_stages, illegal_sequences, reference
 from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import scenario
 from streams.worker.launch import start_worker
-from tests.integration.test_qualifier_end_to_end import scenario_messages
-from tests.integration.test_qualifier_robustness import sim_events, sim_messages
 from tests.support.kafka import ConditionNotMet, collect, produce
+from tests.support.scenarios import scenario_messages
+from tests.support.traffic import sim_events, sim_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 # Restart after kill -9: the group first waits out the dead member (10 s), then the

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import Figures
+from tests.reliability.harness import FULL, Figures
 
 RESULTS: list[Figures] = []
-FULL = os.environ.get("LEADQ_RELIABILITY", "short") == "full"
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import shutil
 import time
@@ -23,7 +24,9 @@ from streams.core.events import Stage
 from streams.core.ruleset import load_ruleset
 from streams.settings import Settings
 from streams.tools.expected import final_stages, illegal_sequences, reference
-from streams.tools.simulate import DEFAULT_START, SimEvent, generate, produce
+from streams.tools.simulate.event import SimEvent
+from streams.tools.simulate.output import produce
+from streams.tools.simulate.traffic import DEFAULT_START, generate
 from streams.worker.launch import WorkerProcess, start_worker
 from streams.worker.topics import TopicNames
 from tests.support.kafka import collect
@@ -31,6 +34,8 @@ from tests.support.kafka import collect
 FINISH_TIMEOUT_S = 150.0
 PROCESSED_TIMEOUT_S = 600.0
 STAGE_ORDER: dict[str, int] = {"lead": 0, "sql": 1, "sqo": 2, "disqualified": 3}
+# The long run (LEADQ_RELIABILITY=full) or the short one.
+FULL = os.environ.get("LEADQ_RELIABILITY", "short") == "full"
 
 
 @dataclass

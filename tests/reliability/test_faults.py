@@ -15,11 +15,11 @@ import pytest
 from streams.broker.cluster import LocalCluster
 from streams.broker.launcher import LocalBroker
 from streams.settings import Settings
-from streams.tools.simulate import produce
+from streams.tools.simulate.output import produce
 from streams.worker.launch import start_worker
 from streams.worker.topics import TopicNames, ensure_topics
-from tests.reliability.conftest import FULL
 from tests.reliability.harness import (
+    FULL,
     Figures,
     Supervisor,
     Workload,

@@ -16,7 +16,8 @@ from streams.backtest.history import read_history
 from streams.backtest.outcomes import read_outcomes
 from streams.backtest.run import run_backtest
 from streams.cli import app
-from streams.tools.simulate import generate, simulated_outcomes
+from streams.tools.simulate.output import write_outcomes
+from streams.tools.simulate.traffic import generate, simulated_outcomes
 
 runner = CliRunner()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -316,7 +317,7 @@ def test_errors_are_one_line_with_exit_2(
 def test_workers_do_not_change_the_result(tmp_path: Path) -> None:
     path = write(tmp_path, [e.value for e in generate(300, seed=5)], name="sim")
     outcomes = tmp_path / "o.csv"
-    simulated_outcomes(300, seed=5).write_csv(outcomes)
+    write_outcomes(simulated_outcomes(300, seed=5), outcomes)
     one = run_backtest(path, outcomes, ["default", "startup"], workers=1)
     two = run_backtest(path, outcomes, ["default", "startup"], workers=2)
     assert one.journeys == two.journeys

@@ -1,15 +1,11 @@
-"""The traffic simulator: reproducible, valid per the contract, and a realistic funnel."""
+"""Simulated traffic: reproducible, valid per the contract, and a realistic funnel."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import Any
 
-import aiokafka
 import orjson
 import pytest
 
@@ -18,16 +14,11 @@ from schemas.events import PROFILE_FIELDS
 from streams.core.events import LeadEvent
 from streams.core.qualify import Qualifier
 from streams.core.ruleset import load_ruleset
-from streams.settings import Settings
-from streams.tools.simulate import SimEvent, generate, produce
-from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.tools.simulate.event import SimEvent
+from streams.tools.simulate.traffic import generate
+from tests.support.traffic import sample
 
 FUNNEL_LEADS = 2000
-
-
-@cache
-def sample(leads: int = 300, seed: int = 1) -> list[SimEvent]:
-    return generate(leads, seed)
 
 
 def when(event: SimEvent) -> datetime:
@@ -203,111 +194,3 @@ def test_generation_is_fast_enough() -> None:
     events = generate(5000, 9)
     assert len(events) > 5000
     assert time.perf_counter() - began < 10
-
-
-# -- producer ---------------------------------------------------------------------------------
-
-
-class FakeProducer:
-    instances: list[FakeProducer] = []
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = kwargs
-        self.sent: list[tuple[str, bytes | None, bytes, float]] = []
-        self.started = self.flushed = self.stopped = False
-        FakeProducer.instances.append(self)
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
-        self.sent.append((topic, key, value, time.monotonic()))
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-    async def flush(self) -> None:
-        self.flushed = True
-
-    async def stop(self) -> None:
-        self.stopped = True
-
-
-@pytest.fixture
-def fake_producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
-    FakeProducer.instances = []
-    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", FakeProducer)
-    return FakeProducer
-
-
-@pytest.mark.asyncio
-async def test_produce_sends_each_event_to_its_topic(fake_producer: type[FakeProducer]) -> None:
-    settings = Settings(LEADQ_TOPIC_PREFIX="t1.", KAFKA_BOOTSTRAP_SERVERS="h1:9092,h2:9093")
-    events = sample(30)
-    progress: list[int] = []
-    handed: list[SimEvent] = []
-    sent = await produce(settings, events, None, on_progress=progress.append, on_send=handed.append)
-    producer = fake_producer.instances[0]
-    assert sent == len(events) == len(producer.sent)
-    assert handed == events
-    assert progress[-1] == sent
-    assert producer.started
-    assert producer.flushed
-    assert producer.stopped
-    assert producer.kwargs["bootstrap_servers"] == ["h1:9092", "h2:9093"]
-    assert producer.kwargs["acks"] == "all"
-    assert producer.kwargs["enable_idempotence"] is True
-    for event, (topic, key, value, _) in zip(events, producer.sent, strict=True):
-        assert topic == f"t1.leads.{event.kind}"
-        assert key == (event.key.encode() if event.key is not None else None)
-        assert orjson.loads(value) == event.value
-
-
-@pytest.mark.asyncio
-async def test_produce_paces_to_the_rate_without_drift(fake_producer: type[FakeProducer]) -> None:
-    events = sample(30)[:41]
-    began = time.monotonic()
-    sent = await produce(Settings(), events, rate=200.0)
-    elapsed = time.monotonic() - began
-    assert sent == 41
-    assert 0.19 <= elapsed < 1.0  # 40 intervals of 5 ms
-    stamps = [s[3] for s in fake_producer.instances[0].sent]
-    assert stamps[20] - stamps[0] >= 20 / 200 - 0.002
-
-
-@pytest.mark.asyncio
-async def test_produce_rejects_a_non_positive_rate(fake_producer: type[FakeProducer]) -> None:
-    with pytest.raises(ValueError, match="rate"):
-        await produce(Settings(), [], rate=0)
-
-
-# -- client connection settings --------------------------------------------------------------
-
-
-def test_plaintext_client_kwargs_are_just_the_bootstrap_servers() -> None:
-    settings = Settings(KAFKA_BOOTSTRAP_SERVERS="a:1, b:2")
-    assert kafka_client_kwargs(settings) == {"bootstrap_servers": ["a:1", "b:2"]}
-
-
-def test_sasl_ssl_client_kwargs() -> None:
-    settings = Settings(
-        KAFKA_SECURITY_PROTOCOL="SASL_SSL",
-        KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
-        KAFKA_SASL_USERNAME="svc",
-        KAFKA_SASL_PASSWORD="s3cret",
-    )
-    kwargs = kafka_client_kwargs(settings)
-    assert kwargs["security_protocol"] == "SASL_SSL"
-    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
-    assert kwargs["sasl_plain_username"] == "svc"
-    assert kwargs["sasl_plain_password"] == "s3cret"
-    assert kwargs["ssl_context"] is not None
-
-
-def test_sasl_plaintext_has_no_ssl_context() -> None:
-    settings = Settings(
-        KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT", KAFKA_SASL_USERNAME="u", KAFKA_SASL_PASSWORD="p"
-    )
-    kwargs = kafka_client_kwargs(settings)
-    assert "ssl_context" not in kwargs
-    assert kwargs["sasl_mechanism"] == "PLAIN"

@@ -1,0 +1,62 @@
+"""Conditions and scores at one moment: property tests, signal windows, decay, reasons."""
+
+from __future__ import annotations
+
+from streams.core.evaluate import Met, View, matches
+from streams.core.ruleset import Match, NotCondition, SignalCondition
+from streams.core.state import Hit, LeadState
+from tests.support.timed_rules import DAY_MS, HOUR_MS, timed
+
+RULES = timed().rules
+
+
+def state(*hits: tuple[str, str, int, float]) -> LeadState:
+    """A lead with the given (signal, event id, event time, points) hits."""
+    by_signal: dict[str, tuple[Hit, ...]] = {}
+    for signal, event_id, at_ms, points in hits:
+        by_signal[signal] = (*by_signal.get(signal, ()), Hit(event_id, at_ms, points))
+    return LeadState(key="L1", hits=by_signal)
+
+
+def test_matches_tests_every_property_of_a_match() -> None:
+    match = Match.model_validate(
+        {"type": "call_completed", "disposition": ["interested", "demo_scheduled"],
+         "duration_s": {"gte": 30}}
+    )  # fmt: skip
+    assert matches(match, {"disposition": "interested", "duration_s": 45})
+    assert matches(match, {"disposition": ["wrong_contact", "demo_scheduled"], "duration_s": 30})
+    assert not matches(match, {"disposition": "no_budget", "duration_s": 45})
+    assert not matches(match, {"disposition": "interested", "duration_s": 10})
+    assert not matches(match, {"disposition": "interested"})  # a missing property never matches
+    assert not matches(match, {"disposition": "interested", "duration_s": True})  # not a number
+
+
+def test_a_signal_condition_counts_hits_within_its_window() -> None:
+    lead = state(
+        ("pricing_view", "p1", 0, 5),
+        ("pricing_view", "p2", HOUR_MS, 5),
+        ("pricing_view", "p3", 8 * DAY_MS, 5),
+    )
+    cond = SignalCondition(signal="pricing_view", min_count=2, within=7 * DAY_MS)
+    met = View(RULES, lead, 2 * HOUR_MS).holds(cond)
+    assert met is not None
+    assert [h.event_id for h in met.evidence] == ["p1", "p2"]
+    assert met.reasons[0].rule == "pricing_view"
+    assert met.reasons[0].description == "Viewed the pricing page (2 times within 7 days)"
+    assert View(RULES, lead, 8 * DAY_MS).holds(cond) is None  # p3 alone in its window
+
+
+def test_engagement_halves_every_half_life_and_penalties_do_not_decay() -> None:
+    lead = state(("webinar", "w1", 0, 25), ("no_budget", "c1", 0, -15))
+    assert View(RULES, lead, 0).engagement()[0] == 10
+    assert View(RULES, lead, 7 * DAY_MS).engagement()[0] == 12.5 - 15
+    assert [h.event_id for h in View(RULES, lead, 0).engagement()[1]] == ["w1"]
+
+
+def test_a_not_condition_holds_with_a_reason_naming_what_does_not() -> None:
+    cond = NotCondition.model_validate({"not": {"signal": "demo"}})
+    met = View(RULES, state(), None).holds(cond)
+    assert isinstance(met, Met)
+    assert [r.rule for r in met.reasons] == ["not.demo"]
+    assert met.evidence == ()
+    assert View(RULES, state(("demo", "d1", 0, 30)), None).holds(cond) is None

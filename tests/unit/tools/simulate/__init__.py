@@ -1,0 +1,1 @@
+"""Tests of the traffic simulator, one module per simulator module."""
