@@ -89,13 +89,15 @@ def test_backlogs_start_after_the_last_applied_offset_and_end_at_the_highwater(
 
 
 def test_a_table_with_a_changelog_callback_is_left_to_faust(tmp_path: Path) -> None:
-    table = build(settings(tmp_path)).table
-    assert bulk_capable(table)
+    worker = build(settings(tmp_path))
+    assert bulk_capable(worker.table)
 
     async def callback(event: Any) -> None:
         return None
 
-    table._on_changelog_event = callback
+    table = worker.app.Table(
+        "with-callback", default=None, key_type=bytes, value_type=bytes, on_changelog_event=callback
+    )
     assert not bulk_capable(table)
     assert backlogs([TP(CHANGELOG, 0)], {TP(CHANGELOG, 0): table}, {TP(CHANGELOG, 0): 9}, {}) == []
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -89,10 +88,10 @@ def test_leadq_agents_run_with_concurrency_one(tmp_path: Any) -> None:
     assert [agent.concurrency for agent in worker.app.agents.values()] == [1]
 
 
-def fetched(offset: int, generation: int) -> Message:
+def fetched(offset: int, generation: int, tp: TP = TOPIC) -> Message:
     return Message(
-        TOPIC.topic, TOPIC.partition, offset, 0.0, 0, None, b"k", b"v", None,
-        tp=TOPIC, generation_id=generation,
+        tp.topic, tp.partition, offset, 0.0, 0, None, b"k", b"v", None,
+        tp=tp, generation_id=generation,
     )  # fmt: skip
 
 
@@ -326,7 +325,7 @@ def fetch_returning(*offsets: int) -> Any:
 
     async def getmany(self: Any, timeout: float) -> Any:
         for offset in offsets:
-            yield EVENTS, SimpleNamespace(offset=offset)
+            yield EVENTS, fetched(offset, generation=1, tp=EVENTS)
 
     return getmany
 
