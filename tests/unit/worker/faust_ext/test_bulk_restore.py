@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
@@ -102,19 +102,12 @@ def test_a_table_with_a_changelog_callback_is_left_to_faust(tmp_path: Path) -> N
     assert backlogs([TP(CHANGELOG, 0)], {TP(CHANGELOG, 0): table}, {TP(CHANGELOG, 0): 9}, {}) == []
 
 
-@dataclass(frozen=True)
-class Fetched:
-    offset: int
-    key: bytes
-    value: bytes | None
-
-
 @dataclass
 class FakeChangelog:
     """A stand-in for a group-less aiokafka consumer over fixed partitions: it hands out at
     most `fetch` records a call from the position, as aiokafka does after assign and seek."""
 
-    logs: dict[int, list[Fetched]]
+    logs: dict[int, list[ConsumerRecord[bytes, bytes]]]
     fetch: int = 3
     positions: dict[TopicPartition, int] = field(default_factory=dict)
     assigned: list[TopicPartition] = field(default_factory=list)
@@ -127,7 +120,7 @@ class FakeChangelog:
 
     async def getmany(
         self, *tps: TopicPartition, timeout_ms: int, max_records: int
-    ) -> dict[TopicPartition, list[Fetched]]:
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
         out = {}
         for tp in tps:
             at = self.positions[tp]
@@ -141,8 +134,14 @@ class FakeChangelog:
         return self.positions[tp]
 
 
-def changelog(count: int, first: int = 0) -> list[Fetched]:
-    return [Fetched(o, f"k{o % 4}".encode(), f"v{o}".encode()) for o in range(first, count)]
+def changelog(count: int, first: int = 0) -> list[ConsumerRecord[bytes, bytes]]:
+    """A changelog partition's records from offset `first` on, as aiokafka fetches them."""
+    return [
+        ConsumerRecord(
+            CHANGELOG, 0, o, 0, 0, f"k{o % 4}".encode(), f"v{o}".encode(), None, 2, 2, ()
+        )
+        for o in range(first, count)
+    ]
 
 
 def always() -> bool:
