@@ -153,13 +153,12 @@ async def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[TopicPa
         return await watch.ends(topics)
 
 
-async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+async def _partitions_of(admin: AIOKafkaAdminClient, topic: str) -> set[int]:
     deadline = time.monotonic() + 30
     while True:
-        await consumer._client.force_metadata_update()
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return set(found)
+        [described] = await admin.describe_topics([topic])
+        if described["error_code"] == 0 and described["partitions"]:
+            return {p["partition"] for p in described["partitions"]}
         if time.monotonic() >= deadline:
             raise TimeoutError(f"topic {topic} has no partitions after 30s")
         await asyncio.sleep(POLL_S)
@@ -207,7 +206,7 @@ class OffsetWatch:
         partitions: list[TopicPartition] = []
         for topic in topics:
             if topic not in self._partitions:
-                found = await _partitions_of(self.consumer, topic)
+                found = await _partitions_of(self.admin, topic)
                 self._partitions[topic] = [TopicPartition(topic, p) for p in sorted(found)]
             partitions.extend(self._partitions[topic])
         ends: dict[TopicPartition, int] = await self.consumer.end_offsets(partitions)

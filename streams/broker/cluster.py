@@ -20,11 +20,11 @@ from streams.broker.launcher import (
     BrokerStatus,
     LocalBroker,
     _host_port,
-    _kafka_uuid,
-    _port_free,
     _run_async,
     _wait_for,
     default_cache_dir,
+    kafka_uuid,
+    port_free,
 )
 
 __all__ = ["LocalCluster", "NodeLayout", "cluster_properties"]
@@ -175,7 +175,7 @@ class LocalCluster:
         else:
             ports = list(range(self.base_port, self.base_port + 2 * self.size))
         nodes = tuple(NodeLayout(i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(self.size))
-        return _Layout(_kafka_uuid(), nodes)
+        return _Layout(kafka_uuid(), nodes)
 
     def _layout(self) -> _Layout:
         """The stored layout, or a new one (stored) for a cluster started the first time."""
@@ -274,7 +274,7 @@ class LocalCluster:
         ports = (node.port, node.controller_port or node.port)
         # The ports of a node just killed can stay taken for a moment (its connections
         # are still being closed); its quorum peers expect it on the same ones.
-        _wait_for(lambda: all(_port_free(self.host, p) for p in ports), _PORT_RELEASE_S)
+        _wait_for(lambda: all(port_free(self.host, p) for p in ports), _PORT_RELEASE_S)
         node.start(timeout)
         self._wait_for_brokers(self.size, timeout)
         return self.bootstrap

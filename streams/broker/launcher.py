@@ -181,7 +181,7 @@ class BrokerSecurity:
 
 
 @dataclass(frozen=True)
-class _PidRecord:
+class PidRecord:
     pid: int
     host: str
     port: int
@@ -352,7 +352,7 @@ def _run_maven(mvn: str, workdir: Path) -> None:
     except OSError as exc:
         raise BrokerError(f"could not run Maven ({exc}); repair the mvn installation.") from exc
     if done.returncode != 0:
-        reason = _maven_error_line(done.stdout + "\n" + done.stderr)
+        reason = maven_error_line(done.stdout + "\n" + done.stderr)
         raise BrokerError(
             f"downloading Apache Kafka {KAFKA_VERSION} from Maven Central failed "
             f"(mvn exit code {done.returncode}: {reason}); check your network connection "
@@ -360,7 +360,7 @@ def _run_maven(mvn: str, workdir: Path) -> None:
         )
 
 
-def _maven_error_line(output: str) -> str:
+def maven_error_line(output: str) -> str:
     """The last meaningful ``[ERROR]`` line of Maven output (else its last line)."""
     lines = [_ANSI.sub("", line).strip() for line in output.splitlines()]
     lines = [line for line in lines if line]
@@ -424,7 +424,7 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
     """Whether a listening socket could bind ``host:port`` now (as the JVM would)."""
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(
@@ -458,7 +458,7 @@ def _ephemeral_port(host: str) -> int:
         return port
 
 
-def _kafka_uuid() -> str:
+def kafka_uuid() -> str:
     """A random Kafka UUID in its URL-safe base64 form (never starting with '-')."""
     while True:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
@@ -513,7 +513,7 @@ def _properties_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-def _spawn(command: list[str], output: Path) -> int:
+def spawn(command: list[str], output: Path) -> int:
     """Start ``command`` in a new session, stdin from /dev/null, stdout+stderr to ``output``."""
     file_actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -525,7 +525,7 @@ def _spawn(command: list[str], output: Path) -> int:
     return pid
 
 
-def _exit_code(pid: int) -> int | None:
+def exit_code(pid: int) -> int | None:
     """The exit code of a broker this process spawned, once it has exited (reaps it)."""
     if pid not in _SPAWNED or _SPAWNED[pid] is not None:
         return _SPAWNED.get(pid)
@@ -543,7 +543,7 @@ def _exit_code(pid: int) -> int | None:
 
 def _pid_alive(pid: int) -> bool:
     """Whether ``pid`` names a live (not zombie) process."""
-    if _exit_code(pid) is not None:
+    if exit_code(pid) is not None:
         return False
     try:
         os.kill(pid, 0)
@@ -992,7 +992,7 @@ class LocalBroker:
 
     # ------------------------------------------------------------------ internals
 
-    def _read_pid_file(self) -> _PidRecord | None:
+    def _read_pid_file(self) -> PidRecord | None:
         try:
             text = self.pid_file.read_text(encoding="utf-8")
         except OSError:
@@ -1000,7 +1000,7 @@ class LocalBroker:
         values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
         try:
             secure = values.get("secure_port")
-            return _PidRecord(
+            return PidRecord(
                 pid=int(values["pid"]),
                 host=values["host"],
                 port=int(values["port"]),
@@ -1010,7 +1010,7 @@ class LocalBroker:
         except (KeyError, ValueError):
             return None
 
-    def _write_pid_file(self, record: _PidRecord) -> None:
+    def write_pid_file(self, record: PidRecord) -> None:
         tmp = self.pid_file.with_name(self.pid_file.name + ".tmp")
         secure = f"secure_port={record.secure_port}\n" if record.secure_port else ""
         tmp.write_text(
@@ -1031,26 +1031,26 @@ class LocalBroker:
             return True
         return "kafka.Kafka" in cmdline and str(self.server_properties_path) in cmdline
 
-    def _running_record(self) -> _PidRecord | None:
+    def _running_record(self) -> PidRecord | None:
         record = self._read_pid_file()
         if record is None or not self._is_our_broker(record.pid):
             return None
         return record
 
-    def _choose_controller_port(self) -> int:
-        if not _port_free(self.host, self.port):
+    def choose_controller_port(self) -> int:
+        if not port_free(self.host, self.port):
             raise BrokerError(
                 f"port {self.port} is in use by another process; stop it or choose another "
                 "port with --port."
             )
         if self.controller_port is not None:
-            if not _port_free(self.host, self.controller_port):
+            if not port_free(self.host, self.controller_port):
                 raise BrokerError(
                     f"the controller port {self.controller_port} is in use by another "
                     "process; stop it or choose another controller port."
                 )
             return self.controller_port
-        if self.port < 65535 and _port_free(self.host, self.port + 1):
+        if self.port < 65535 and port_free(self.host, self.port + 1):
             return self.port + 1
         return _ephemeral_port(self.host)
 
@@ -1066,7 +1066,7 @@ class LocalBroker:
             *args,
         ]
 
-    def _format_storage(self, java: Path, libs: Path) -> None:
+    def format_storage(self, java: Path, libs: Path) -> None:
         storage = self.storage_dir
         if (storage / "meta.properties").is_file():
             return
@@ -1078,12 +1078,12 @@ class LocalBroker:
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            self.cluster_id or _kafka_uuid(),
+            self.cluster_id or kafka_uuid(),
             "-c",
             str(self.server_properties_path),
         )
         if self.security is not None:
-            command += ["--add-scram", self._scram_credential()]
+            command += ["--add-scram", self.scram_credential()]
         try:
             done = subprocess.run(
                 command,
@@ -1108,7 +1108,7 @@ class LocalBroker:
         if self.security is not None:
             (self.secure_dir / _SCRAM_MARKER).write_text(self.security.username, encoding="utf-8")
 
-    def _scram_credential(self) -> str:
+    def scram_credential(self) -> str:
         """The ``--add-scram`` argument: a salted password, so the password stays private."""
         assert self.security is not None
         salt = secrets.token_bytes(32)
@@ -1121,7 +1121,7 @@ class LocalBroker:
             f'saltedpassword="{base64.b64encode(salted).decode()}"]'
         )
 
-    def _check_scram_user(self) -> None:
+    def check_scram_user(self) -> None:
         """A storage formatted without this SCRAM user cannot authenticate it."""
         if self.security is None or not (self.storage_dir / "meta.properties").is_file():
             return
@@ -1211,19 +1211,19 @@ class LocalBroker:
         _write_secret(self.client_env_file, "\n".join(lines) + "\n")
 
     def _launch(self, timeout: float) -> str:
-        controller_port = self._choose_controller_port()  # cheapest check first
+        controller_port = self.choose_controller_port()  # cheapest check first
         if self.security is not None:
             if self.security.port == controller_port:
                 raise BrokerError(
                     f"the SASL_SSL port {self.security.port} is the controller port; choose "
                     "another SASL_SSL port."
                 )
-            if not _port_free(self.host, self.security.port):
+            if not port_free(self.host, self.security.port):
                 raise BrokerError(
                     f"the SASL_SSL port {self.security.port} is in use by another process; "
                     "stop it or choose another SASL_SSL port."
                 )
-            self._check_scram_user()
+            self.check_scram_user()
         java = check_java()
         libs = self.ensure_jars()
         if self.security is not None:
@@ -1236,7 +1236,7 @@ class LocalBroker:
         if self.security is not None:  # it holds the local keystore's password
             self.server_properties_path.chmod(0o600)
         self.log4j_config_path.write_text(self.log4j_config(), encoding="utf-8")
-        self._format_storage(java, libs)
+        self.format_storage(java, libs)
         log_offset = self.server_log.stat().st_size if self.server_log.exists() else 0
         command = self._java_command(java, libs, "kafka.Kafka", str(self.server_properties_path))
         command.insert(1, f"-Xmx{self.heap}")
@@ -1247,15 +1247,15 @@ class LocalBroker:
             self.log_dir,
         )
         try:
-            pid = _spawn(command, self.stdout_log)
+            pid = spawn(command, self.stdout_log)
         except OSError as exc:
             raise BrokerError(
                 f"could not launch {java} ({exc}); check the Java installation or set "
                 "JAVA_HOME to a working JDK."
             ) from exc
         secure_port = self.security.port if self.security is not None else None
-        record = _PidRecord(pid, self.advertised_host, self.port, controller_port, secure_port)
-        self._write_pid_file(record)
+        record = PidRecord(pid, self.advertised_host, self.port, controller_port, secure_port)
+        self.write_pid_file(record)
         if self._wait_until_ready(pid, timeout):
             if self.secure_bootstrap is not None:
                 _log.info(
@@ -1265,7 +1265,7 @@ class LocalBroker:
                     self.client_env_file,
                 )
             return record.bootstrap
-        code = _exit_code(pid)
+        code = exit_code(pid)
         if code is None:  # alive but silent for the whole timeout: do not leave it half-up
             self._terminate(pid, 15)
             self.pid_file.unlink(missing_ok=True)
@@ -1274,7 +1274,7 @@ class LocalBroker:
                 f"see {self.server_log}, or retry with a longer --timeout."
             )
         self.pid_file.unlink(missing_ok=True)
-        raise self._startup_failure(code, log_offset)
+        raise self.startup_failure(code, log_offset)
 
     def _wait_until_ready(self, pid: int, timeout: float) -> bool:
         """Wait until the broker answers a metadata request: True, or False if ``pid`` died.
@@ -1332,7 +1332,7 @@ class LocalBroker:
                 f"`ps -p {pid}` and remove {self.pid_file} once it is gone."
             )
 
-    def _startup_failure(self, code: int, log_offset: int) -> BrokerError:
+    def startup_failure(self, code: int, log_offset: int) -> BrokerError:
         server_lines = _read_tail(self.server_log, log_offset)
         stdout_lines = _read_tail(self.stdout_log, 0)
         reason = _failure_reason(server_lines)

@@ -46,7 +46,8 @@ class WorkerProcess:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     reader: asyncio.Task[None] | None = None
 
-    async def _read(self) -> None:
+    async def read_output(self) -> None:
+        """Collect the process's output lines; set `ready` once it prints READY_LINE."""
         assert self.proc.stdout is not None
         async for raw in self.proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
@@ -103,7 +104,7 @@ async def start_worker(
         stderr=asyncio.subprocess.STDOUT,
     )
     worker = WorkerProcess(proc)
-    worker.reader = asyncio.ensure_future(worker._read())
+    worker.reader = asyncio.ensure_future(worker.read_output())
     if wait:
         await worker.wait_ready()
     return worker

@@ -1,15 +1,66 @@
-"""Producers of their own for the worker's outputs, apart from faust's (changelog) producer."""
+"""The worker's outputs: its own producer for stage changes and hand-overs, dead letters."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
+from faust.types import Message
 from mode import Service
 
+from schemas.decode import Rejection
 from streams.settings import Settings
+from streams.worker.codec import encode_dead_letter
 from streams.worker.kafka_clients import kafka_client_kwargs
+
+
+class RecordSender(Protocol):
+    """Queues a record for any topic (OutputProducer, or a stand-in in tests)."""
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> asyncio.Future[Any]:
+        """Queue a record; returns the future of its acknowledgement."""
+        ...
+
+
+class TopicSender(Protocol):
+    """Sends a record to one topic, as faust's `Topic.send` does."""
+
+    async def send(self, *, key: bytes | None, value: bytes) -> Any:
+        """Send a record (faust returns the future of its acknowledgement)."""
+        ...
+
+
+class DeadLetters:
+    """Sends rejected messages, or single events of a batched record, to the dead-letter
+    topic (through faust's producer)."""
+
+    def __init__(self, topic: TopicSender) -> None:
+        self.topic = topic
+
+    async def send(
+        self,
+        message: Message,
+        rejection: Rejection,
+        key: bytes | None = None,
+        value: bytes | None = None,
+    ) -> None:
+        """Dead-letter a message (or, with key and value, one event of a batched record)."""
+        if value is None:
+            key, value = message.key, message.value
+        await self.topic.send(
+            key=key,
+            value=encode_dead_letter(
+                source_topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=key,
+                value=value,
+                rejection=rejection,
+            ),
+        )
 
 
 class OutputProducer(Service):

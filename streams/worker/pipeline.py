@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from faust.streams import _current_event
+from faust.types import EventT, StreamT
 
 from streams.core.events import LeadEvent
 from streams.core.state import LeadState
@@ -27,7 +25,7 @@ AHEAD_SENDS: Final = 8
 class Applied:
     """One record: its event, the states it left, what it sent and the sends' futures."""
 
-    event: Any
+    event: EventT
     states: dict[bytes, LeadState]
     changes: list[tuple[bytes, bytes]]
     forward: list[LeadEvent]
@@ -49,7 +47,7 @@ class Pending:
         self.states.update(applied.states)
         self.sends += len(applied.sent)
 
-    def takes(self, event: Any) -> bool:
+    def takes(self, event: EventT) -> bool:
         """Whether a record may join: records of two consumer generations never share a
         batch. A batch fetched before a rebalance is dropped whole (its records are read
         again from the committed offsets), and records fetched after the rebalance must not
@@ -63,7 +61,7 @@ class Pending:
         """Whether the records must be stored before more are applied."""
         return len(self.records) >= AHEAD_RECORDS or self.sends >= AHEAD_SENDS
 
-    def final_states(self) -> Iterator[tuple[Any, bytes, LeadState]]:
+    def final_states(self) -> Iterator[tuple[EventT, bytes, LeadState]]:
         """Each lead's latest state, with the event of the last record that touched it."""
         done: set[bytes] = set()
         for applied in reversed(self.records):
@@ -79,22 +77,7 @@ class Pending:
         self.sends = 0
 
 
-def records_waiting(stream: Any) -> bool:
+def records_waiting(stream: StreamT) -> bool:
     """Whether the agent's stream has more records queued right now (faust's channel queue)."""
     queue = getattr(stream.channel, "queue", None)
     return queue is not None and not queue.empty()
-
-
-@contextmanager
-def processing(event: Any) -> Iterator[None]:
-    """Make `event` faust's current event for a moment.
-
-    faust writes a table key to the store and changelog partition of the event being
-    processed; a record's states are stored while a later record of another partition
-    may be the current one.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)

@@ -7,12 +7,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+import faust
 import orjson
 
 from streams.core.events import LeadEvent
 from streams.core.qualify import Decision, Qualifier
 from streams.core.state import LeadState
 from streams.worker.codec import decode_rekeyed, decode_state
+from streams.worker.failstop import retry_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +139,21 @@ class DueIndex:
         if keys:
             log.info("sent %d timer ticks", len(keys))
         return len(keys)
+
+
+class TickTimer:
+    """The demotion timer's body: a round of DueIndex.run_once over the table's local
+    partitions, each due lead's tick sent to the by-lead topic."""
+
+    def __init__(self, due: DueIndex, table: faust.Table, by_lead: faust.TopicT) -> None:
+        self.due = due
+        self.table = table
+        self.by_lead = by_lead
+
+    async def run(self) -> None:
+        """Send a tick for each lead of the local partitions that is due (see DueIndex)."""
+        await self.due.run_once(self.table.items, self.send_tick)
+
+    async def send_tick(self, key: bytes, value: bytes) -> None:
+        """Send one tick record (retried; a lasting failure stops the worker)."""
+        await retry_or_stop("sending a timer tick", self.by_lead.send, key=key, value=value)

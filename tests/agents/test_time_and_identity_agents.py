@@ -11,10 +11,10 @@ import pytest
 
 from streams.core.ruleset import preset_texts
 from streams.settings import Settings
-from streams.worker.app import Worker, build
+from streams.worker.app import Worker
 from streams.worker.codec import decode_state
 from streams.worker.timers import encode_tick
-from tests.support.agents import AGENT_TIMEOUT_S, Recorder, ingest, record_outputs
+from tests.support.agents import AGENT_TIMEOUT_S, Recorder, ingest, recording_worker
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,8 +30,7 @@ def web(event_id: str, type_: str, when: str = T0, **fields: Any) -> dict[str, A
 
 
 def make_worker(tmp_path: Path, rules: str) -> tuple[Worker, dict[str, Recorder]]:
-    worker = build(Settings(topic_prefix="agents.", data_dir=tmp_path, rules=rules))
-    return worker, record_outputs(worker)
+    return recording_worker(Settings(topic_prefix="agents.", data_dir=tmp_path, rules=rules))
 
 
 def ingest_web(worker: Worker, outputs: dict[str, Recorder], values: list[dict[str, Any]]) -> None:

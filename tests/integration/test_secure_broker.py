@@ -134,7 +134,7 @@ def test_secure_listener_configuration(tmp_path: Path) -> None:
     )
     assert "s3cret-Pw" not in text
     assert "s3cret-Pw" not in repr(broker)
-    credential = broker._scram_credential()
+    credential = broker.scram_credential()
     assert credential.startswith("SCRAM-SHA-512=[name=leadq,iterations=8192,salt=")
     assert "s3cret-Pw" not in credential  # salted: the password is not on a command line
     assert broker.client_env()["KAFKA_SASL_PASSWORD"] == "s3cret-Pw"
@@ -146,7 +146,7 @@ def test_secure_start_refuses_a_storage_formatted_without_the_user(tmp_path: Pat
     broker.storage_dir.mkdir()
     (broker.storage_dir / "meta.properties").write_text("version=1\n", encoding="utf-8")
     with pytest.raises(BrokerError, match="without the SCRAM user 'leadq'"):
-        broker._check_scram_user()
+        broker.check_scram_user()
     with pytest.raises(BrokerError, match="must differ"):
         LocalBroker(tmp_path, port=29123, security=BrokerSecurity(port=29123))
     with pytest.raises(BrokerError, match="user name"):

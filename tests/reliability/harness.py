@@ -213,16 +213,14 @@ async def read_all(settings: Settings) -> list[dict[str, Any]]:
     """Every record on the stage-change topic now."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    topic = settings.topic("leads.stage-changes")
+    [described] = await _describe(settings, [topic])
+    parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_list, group_id=None, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        topic = settings.topic("leads.stage-changes")
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         end = await consumer.end_offsets(parts)

@@ -9,8 +9,10 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from schemas.decode import TopicKind
-from streams.worker.app import Worker
+from streams.settings import Settings
+from streams.worker.app import Worker, build
 from streams.worker.ingest import rekey
+from streams.worker.topics import TopicNames
 
 AGENT_TIMEOUT_S = 10.0
 
@@ -23,7 +25,7 @@ class Recorder:
         self.partitions: list[int | None] = []
 
     async def send(
-        self, *, key: bytes | None = None, value: bytes, partition: int | None = None, **_: Any
+        self, *, key: bytes | None = None, value: bytes, partition: int | None = None
     ) -> asyncio.Future[None]:
         self.record(key, value, partition)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -33,6 +35,35 @@ class Recorder:
     def record(self, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         self.sent.append((key, orjson.loads(value)))
         self.partitions.append(partition)
+
+
+class RecordingOutputs:
+    """Stands in for the worker's output producer (RecordSender): each topic's records go
+    to its Recorder."""
+
+    def __init__(self, by_topic: dict[str, Recorder]) -> None:
+        self.by_topic = by_topic
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> asyncio.Future[Any]:
+        return await self.by_topic[topic].send(key=key, value=value, partition=partition)
+
+
+def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
+    """A worker whose qualify agent sends to Recorders (by_lead, stage_changes, dead_letter)
+    instead of Kafka."""
+    recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
+    names = TopicNames.of(settings)
+    outputs = RecordingOutputs(
+        {
+            names.events_by_lead: recorders["by_lead"],
+            names.stage_changes: recorders["stage_changes"],
+            names.dead_letter: recorders["dead_letter"],
+        }
+    )
+    worker = build(settings, outputs=outputs, dead_letter_sender=recorders["dead_letter"])
+    return worker, recorders
 
 
 def ingest(
@@ -53,19 +84,3 @@ def ingest(
         outputs["by_lead"].record(record["key"], record["value"], record["partition"])
     for key, value in batch.dead_letters:
         outputs["dead_letter"].record(key, value)
-
-
-def record_outputs(worker: Worker) -> dict[str, Recorder]:
-    """Recorders in place of the worker's sends: faust topics' and its output producer's."""
-    recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
-    for name, recorder in recorders.items():
-        setattr(getattr(worker, name), "send", recorder.send)  # noqa: B010
-    by_topic = {getattr(worker, name).get_topic_name(): r for name, r in recorders.items()}
-
-    async def send(
-        topic: str, key: bytes | None, value: bytes, partition: int | None = None
-    ) -> asyncio.Future[None]:
-        return await by_topic[topic].send(key=key, value=value, partition=partition)
-
-    setattr(worker.outputs, "send", send)  # noqa: B010
-    return recorders

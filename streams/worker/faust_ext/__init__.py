@@ -1,1 +1,1 @@
-"""All that touches faust-streaming's private API: bug fixes, bulk restore, current event."""
+"""All that touches faust-streaming's private API: fixes, bulk restore, current event, buffer."""

@@ -1,56 +1,91 @@
-"""Work-arounds for two offset-commit bugs of faust-streaming 0.15.x, applied at import.
+"""Patches of faust-streaming 0.15.x (consumer, producer buffer, app), applied at import.
 
-- faust#606: with out-of-order acks (agent concurrency > 1), `Consumer._new_offset` can
-  return an offset past a message that is still being processed when that message sits
-  right at the committed head; after a restart it is never processed. Fixed here by
-  never letting a commit pass the oldest in-flight (tracked, unacked) message.
-- faust#316: `Consumer._commit_offsets` records offsets as committed even when the commit
-  failed (e.g. during a rebalance), so faust may never retry them. Fixed here by undoing
-  that bookkeeping when the commit did not happen.
-- Stale acks across a rebalance (found by leadq's rebalance fault test): messages fetched
-  before a rebalance that a stream skips afterwards (old generation, or flow suspended)
-  are acked all the same. A revoke clears the consumer's books, so such an ack lands in
-  the books of the *next* generation; once the partition's messages before it are
-  processed, faust commits past messages it has not processed in this generation, and
-  the next owner of the partition never sees them. Fixed here by not booking acks of
-  messages that were not processed in the current generation (they are read again).
-- Changelog writes not yet acknowledged at commit time:
-  before committing, faust flushes its producer, but `ProducerBuffer.flush` gives up
-  after 0.1 s without a send, and a record its buffer task has taken but not yet handed
-  to aiokafka is in neither. Offsets could then be committed past records whose state
-  was still in memory, and after a kill -9 a restarted worker would resume past them
-  with the older state. Fixed here by tracking every buffered send and committing only
-  once all sends buffered before the commit are acknowledged.
-- Stream partitions without a committed offset: when recovery ends, faust seeks every
-  partition to its committed offset, and aiokafka does not move a partition that has
-  none, so records fetched and dropped during the rebalance (the position already past
-  them) would never be processed. Fixed here by sending such partitions back to their
-  beginning (the `earliest` reset faust is configured with).
-- Holes in a stream partition (found by leadq's rebalance storm test): after a rebalance,
-  a partition's first message can come from past its committed offset (the fetch
-  position skipped records; 3 of 12 short storm runs lost a lead). faust takes any jump in
-  offsets for a gap of a compacted or transactional topic and books the skipped offsets
-  as acked, so it committed past records that no worker processed: lost. leadq's stream
-  topics are neither, so a jump is always a hole. Fixed here by seeking the partition
-  back to the offset it should have continued from and dropping what came after the hole
-  (it is read again, in order).
-- Processing before the first recovery (found by leadq's kill -9 test): faust suspends the
-  flow of messages when a rebalance starts only if the worker already had partitions. On
-  a worker's first assignment the flow stays on, so the agents processed the newly
-  assigned partitions before faust paused them, recovered the tables and sought to the
-  committed offsets: records were applied to a table not yet restored (a restarted
-  worker re-emitted a stage change with other content) or fetched and dropped. Fixed
-  here by suspending the flow on the first rebalance too; recovery resumes it as always.
+apply() refuses to patch (UnsupportedFaustVersion) a faust-streaming outside
+SUPPORTED_VERSIONS: each patch replaces a function of those releases and calls the original
+for the rest. Each patch below names the faust function it replaces, the upstream issue
+where there is one, the bug, the fix and the tests (tests/unit/worker/faust_ext/
+test_fixes.py, on faust's real code) that show the bug and the fix:
 
-leadq's own agents run with concurrency 1, which keeps acks in order; the fixes make the
-worker safe regardless, and tests/unit/worker/faust_ext/test_fixes.py shows each bug and its fix on
-faust's real consumer code.
+1. `Consumer._new_offset` (faust#606): with out-of-order acks (agent concurrency > 1) it
+   can return an offset past a message still being processed when that message sits right
+   at the committed head; after a restart that message is never processed. Fix: a commit
+   never passes the oldest in-flight (tracked, unacked) message.
+   Tests: test_faust_would_commit_past_the_in_flight_message,
+   test_leadq_never_commits_past_the_in_flight_message, test_in_order_acks_commit_as_before.
+2. `Consumer._commit_offsets` (faust#316): offsets are booked as committed even when the
+   commit failed (e.g. during a rebalance), so faust may never retry them. Fix: that
+   bookkeeping is undone when the commit did not happen. Also (no upstream issue): a commit
+   first waits until every changelog write buffered before it is acknowledged (see 3); a
+   failed changelog write crashes the app instead of being committed past.
+   Tests: test_a_failed_commit_is_not_booked_as_committed,
+   test_leadq_commits_only_once_buffered_changelog_writes_are_acknowledged,
+   test_leadq_stops_committing_when_a_changelog_write_failed.
+3. `ProducerBuffer.put` (no upstream issue): before committing, faust flushes its producer,
+   but `ProducerBuffer.flush` gives up after 0.1 s without a send, and a record its buffer
+   task has taken but not yet handed to aiokafka is in neither. Offsets could then be
+   committed past records whose state was still in memory, and after a kill -9 a restarted
+   worker would resume past them with the older state. Fix: every buffered send is tracked
+   (SendTracker) until it is acknowledged, for the commit of 2 to wait on.
+   Tests: test_faust_flush_returns_before_a_buffered_changelog_write_is_sent,
+   test_a_buffered_send_is_tracked_until_it_is_acknowledged.
+4. `Consumer.ack` (no upstream issue; found by leadq's rebalance fault test): messages
+   fetched before a rebalance that a stream skips afterwards (old generation, or flow
+   suspended) are acked all the same. A revoke clears the consumer's books, so such an ack
+   lands in the books of the *next* generation; once the partition's messages before it
+   are processed, faust commits past messages it has not processed in this generation,
+   and the partition's next owner never sees them. Fix: acks of messages not processed in
+   the current generation are not booked (they are read again).
+   Tests: test_faust_would_commit_past_messages_skipped_in_a_rebalance,
+   test_leadq_books_only_acks_of_the_current_generation,
+   test_leadq_does_not_book_acks_while_the_flow_is_suspended.
+5. `Consumer.perform_seek` (no upstream issue): when recovery ends, faust seeks every
+   partition to its committed offset, and aiokafka does not move a partition that has
+   none, so records fetched and dropped during the rebalance (the position already past
+   them) would never be processed. Fix: such stream partitions are sent back to their
+   beginning (the `earliest` reset faust is configured with), and their first message
+   must be the log's first (checked by 6).
+   Tests: test_faust_leaves_a_never_committed_stream_partition_where_a_fetch_left_it,
+   test_leadq_reads_a_never_committed_stream_partition_from_its_beginning.
+6. `Consumer.getmany` (no upstream issue; found by leadq's rebalance storm test): after a
+   rebalance, a partition's first message can come from past its committed offset (the
+   fetch position skipped records; 3 of 12 short storm runs lost a lead). faust takes any
+   jump in offsets for a gap of a compacted or transactional topic (its gap handling of
+   faust#378) and books the skipped offsets as acked, so it committed past records that
+   no worker processed. leadq's stream topics are neither, so a jump is always a hole.
+   Fix: the partition is sought back to the offset it should have continued from and what
+   came after the hole is dropped (it is read again, in order); offsets that retention
+   deleted are let go.
+   Tests: test_a_partition_that_skipped_records_is_read_again_from_the_hole,
+   test_messages_in_order_pass_and_a_partition_never_sought_is_not_checked,
+   test_a_partition_read_from_its_start_that_skipped_records_is_read_again,
+   test_records_deleted_by_retention_are_not_sought_again_and_again.
+7. `App._on_partitions_revoked` (no upstream issue; found by leadq's kill -9 test; akin to
+   faust#216): faust suspends the flow of messages when a rebalance starts only if the
+   worker already had partitions. On a worker's first assignment the flow stays on, so
+   the agents processed the newly assigned partitions before faust paused them, recovered
+   the tables and sought to the committed offsets: records were applied to a table not yet
+   restored (a restarted worker re-emitted a stage change with other content) or fetched
+   and dropped. Fix: the flow is suspended on the first rebalance too; recovery resumes it.
+   Tests: test_faust_keeps_fetching_during_a_workers_first_rebalance,
+   test_leadq_stops_fetching_during_a_workers_first_rebalance.
+8. `AIOKafkaConsumerThread._create_worker_consumer` (no upstream issue; latency, not
+   loss): faust hard-codes the worker consumer's fetch_max_wait_ms=1500. aiokafka keeps one
+   fetch in flight per broker, and a partition whose buffered records were just consumed
+   is only fetched again once that request returns: at low load a stage change could wait
+   for it. Fix: the created consumer waits FETCH_MAX_WAIT_MS at most.
+   Tests: test_faust_creates_its_worker_consumer_with_a_long_fetch_wait,
+   test_leadq_creates_its_worker_consumer_with_a_short_fetch_wait.
+
+leadq's own agents run with concurrency 1, which keeps acks in order
+(test_leadq_agents_run_with_concurrency_one); the fixes make the worker safe regardless.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
+import re
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final
@@ -63,7 +98,9 @@ from faust.types.tuples import ack_lock
 
 log = logging.getLogger(__name__)
 
-PATCHED_SERIES: Final = "0.15."
+# The faust-streaming releases the patches were written for: at least the first, below the
+# second (the range pyproject.toml allows).
+SUPPORTED_VERSIONS: Final = ("0.15.3", "0.16")
 
 ORIGINAL_NEW_OFFSET: Final[Callable[[Any, Any], int | None]] = Consumer._new_offset
 ORIGINAL_COMMIT_OFFSETS: Final[Callable[..., Awaitable[bool]]] = Consumer._commit_offsets
@@ -315,17 +352,37 @@ def _create_worker_consumer_low_wait(self: Any, transport: Any) -> Any:
     return consumer
 
 
-def apply() -> bool:
-    """Patch faust's consumer (once); False if this faust version is not the one fixed."""
-    if Consumer._new_offset is _new_offset_not_past_inflight:
-        return True
-    if not faust.__version__.startswith(PATCHED_SERIES):
-        log.warning(
-            "faust %s: leadq's offset-commit fixes target %sx; check faust#606 and #316",
-            faust.__version__,
-            PATCHED_SERIES,
+class UnsupportedFaustVersion(RuntimeError):
+    """The installed faust-streaming is not one the patches were written for."""
+
+
+def installed_version() -> str:
+    """The installed faust-streaming's version."""
+    return importlib.metadata.version("faust-streaming")
+
+
+def release(version: str) -> tuple[int, ...]:
+    """The numeric release part of a version ("0.15.3rc1" -> (0, 15, 3))."""
+    found = re.match(r"\d+(\.\d+)*", version)
+    return tuple(int(part) for part in found.group(0).split(".")) if found else ()
+
+
+def check_version(version: str) -> None:
+    """Raise UnsupportedFaustVersion unless `version` is in SUPPORTED_VERSIONS."""
+    lowest, below = SUPPORTED_VERSIONS
+    if not release(lowest) <= release(version) < release(below):
+        raise UnsupportedFaustVersion(
+            f"faust-streaming {version} is installed, but leadq's faust patches "
+            f"(streams/worker/faust_ext/fixes.py) were written for >={lowest},<{below}; "
+            "install a supported faust-streaming"
         )
-        return False
+
+
+def apply() -> None:
+    """Patch faust (once); raises UnsupportedFaustVersion on a faust it was not written for."""
+    check_version(installed_version())
+    if Consumer._new_offset is _new_offset_not_past_inflight:
+        return
     Consumer._new_offset = _new_offset_not_past_inflight
     Consumer._commit_offsets = _commit_offsets_keep_books_honest
     Consumer.ack = _ack_current_generation_only
@@ -334,7 +391,6 @@ def apply() -> bool:
     faust.App._on_partitions_revoked = _on_partitions_revoked_suspending_first
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_low_wait
     ProducerBuffer.put = _put_tracked
-    return True
 
 
 apply()

@@ -125,7 +125,7 @@ def test_storage_is_formatted_with_the_shared_cluster_id_by_a_light_jvm(tmp_path
     java.chmod(java.stat().st_mode | stat.S_IXUSR)
     nodes = LocalCluster(tmp_path / "c", base_port=29800).nodes()
     for node in nodes:
-        node._format_storage(java, tmp_path / "libs")
+        node.format_storage(java, tmp_path / "libs")
     lines = calls.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3
     assert all(f"format -t {nodes[0].cluster_id} -c " in line for line in lines)
@@ -137,7 +137,7 @@ def test_kill_sends_sigkill_to_the_node_and_forgets_it(tmp_path: Path) -> None:
     node = LocalCluster(tmp_path, base_port=29900).node(2)
     node.root.mkdir(parents=True)
     # A stand-in process whose command line looks like this node's broker.
-    pid = launcher._spawn(
+    pid = launcher.spawn(
         [
             "/bin/sh",
             "-c",
@@ -147,10 +147,10 @@ def test_kill_sends_sigkill_to_the_node_and_forgets_it(tmp_path: Path) -> None:
         ],
         tmp_path / "out.log",
     )
-    node._write_pid_file(launcher._PidRecord(pid, node.advertised_host, node.port, 29901))
+    node.write_pid_file(launcher.PidRecord(pid, node.advertised_host, node.port, 29901))
     assert node.status().running
     assert LocalCluster(tmp_path, base_port=29900).stop_node(2, kill=True) is True
-    assert launcher._exit_code(pid) == -signal.SIGKILL
+    assert launcher.exit_code(pid) == -signal.SIGKILL
     assert not node.pid_file.exists()
     assert node.kill() is False
 

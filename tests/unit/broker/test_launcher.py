@@ -190,9 +190,9 @@ def test_controller_port_falls_back_when_next_port_is_busy(
     tmp_path: Path, listening_socket: int
 ) -> None:
     broker = LocalBroker(tmp_path, port=listening_socket - 1)
-    if not launcher._port_free("127.0.0.1", broker.port):
+    if not launcher.port_free("127.0.0.1", broker.port):
         pytest.skip("the port below the listening socket happens to be busy")
-    chosen = broker._choose_controller_port()
+    chosen = broker.choose_controller_port()
     assert chosen not in (broker.port, listening_socket)
 
 
@@ -243,7 +243,7 @@ def test_log4j_config_logs_to_file_at_info(tmp_path: Path) -> None:
 
 def test_kafka_uuid_is_base64url_of_16_bytes() -> None:
     for _ in range(200):
-        text = launcher._kafka_uuid()
+        text = launcher.kafka_uuid()
         assert len(text) == 22
         assert not text.startswith("-")
         assert len(base64.urlsafe_b64decode(text + "==")) == 16
@@ -380,7 +380,7 @@ def test_maven_error_line_skips_boilerplate() -> None:
         "-> [Help 1]\n[ERROR] \n[ERROR] To see the full stack trace of the errors, re-run "
         "Maven with the -e switch.\n[ERROR] [Help 1] http://cwiki.apache.org/x\n\x1b[0m"
     )
-    assert launcher._maven_error_line(output) == (
+    assert launcher.maven_error_line(output) == (
         "No plugin found for prefix 'dependency' in the current project"
     )
 
@@ -395,7 +395,7 @@ def test_startup_failure_names_the_exception(tmp_path: Path) -> None:
         "\tat kafka.Kafka.main(Kafka.scala)\n",
         encoding="utf-8",
     )
-    error = broker._startup_failure(1, 0)
+    error = broker.startup_failure(1, 0)
     _assert_one_sentence(str(error))
     assert "Invalid value abc for num.partitions" in str(error)
     assert str(broker.server_log) in str(error)

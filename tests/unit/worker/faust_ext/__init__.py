@@ -1,0 +1,1 @@
+"""Tests of streams.worker.faust_ext on faust's real code."""

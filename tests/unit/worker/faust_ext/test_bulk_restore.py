@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
@@ -89,22 +89,17 @@ def test_backlogs_start_after_the_last_applied_offset_and_end_at_the_highwater(
 
 
 def test_a_table_with_a_changelog_callback_is_left_to_faust(tmp_path: Path) -> None:
-    table = build(settings(tmp_path)).table
-    assert bulk_capable(table)
+    worker = build(settings(tmp_path))
+    assert bulk_capable(worker.table)
 
     async def callback(event: Any) -> None:
         return None
 
-    table._on_changelog_event = callback
+    table = worker.app.Table(
+        "with-callback", default=None, key_type=bytes, value_type=bytes, on_changelog_event=callback
+    )
     assert not bulk_capable(table)
     assert backlogs([TP(CHANGELOG, 0)], {TP(CHANGELOG, 0): table}, {TP(CHANGELOG, 0): 9}, {}) == []
-
-
-@dataclass(frozen=True)
-class Fetched:
-    offset: int
-    key: bytes
-    value: bytes | None
 
 
 @dataclass
@@ -112,7 +107,7 @@ class FakeChangelog:
     """A stand-in for a group-less aiokafka consumer over fixed partitions: it hands out at
     most `fetch` records a call from the position, as aiokafka does after assign and seek."""
 
-    logs: dict[int, list[Fetched]]
+    logs: dict[int, list[ConsumerRecord[bytes, bytes]]]
     fetch: int = 3
     positions: dict[TopicPartition, int] = field(default_factory=dict)
     assigned: list[TopicPartition] = field(default_factory=list)
@@ -125,7 +120,7 @@ class FakeChangelog:
 
     async def getmany(
         self, *tps: TopicPartition, timeout_ms: int, max_records: int
-    ) -> dict[TopicPartition, list[Fetched]]:
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
         out = {}
         for tp in tps:
             at = self.positions[tp]
@@ -139,8 +134,14 @@ class FakeChangelog:
         return self.positions[tp]
 
 
-def changelog(count: int, first: int = 0) -> list[Fetched]:
-    return [Fetched(o, f"k{o % 4}".encode(), f"v{o}".encode()) for o in range(first, count)]
+def changelog(count: int, first: int = 0) -> list[ConsumerRecord[bytes, bytes]]:
+    """A changelog partition's records from offset `first` on, as aiokafka fetches them."""
+    return [
+        ConsumerRecord(
+            CHANGELOG, 0, o, 0, 0, f"k{o % 4}".encode(), f"v{o}".encode(), None, 2, 2, ()
+        )
+        for o in range(first, count)
+    ]
 
 
 def always() -> bool:

@@ -3,39 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from types import SimpleNamespace
+import importlib.metadata
 from typing import Any
 
 import pytest
-from faust.types import TP, Message
+from faust.types import TP
 
 from streams.settings import Settings
 from streams.worker.app import build
 from streams.worker.faust_ext import fixes as faust_fixes
-
-TOPIC = TP("leads.website", 0)
-
-
-@dataclass(frozen=True)
-class InFlight:
-    tp: TP
-    offset: int
-
-
-@pytest.fixture
-def consumer(tmp_path: Any) -> Any:
-    return build(Settings(topic_prefix="fixes.", data_dir=tmp_path, store="memory://")).app.consumer
-
-
-def head_gap_state(consumer: Any) -> InFlight:
-    """The faust#606 report: offset 2585 still processing, 2586..2589 already acked."""
-    consumer._committed_offset[TOPIC] = 2585
-    consumer._acked[TOPIC] = [2586, 2587, 2588, 2589]
-    consumer._acked_index[TOPIC] = {2586, 2587, 2588, 2589}
-    message = InFlight(TOPIC, 2585)  # faust keeps in-flight messages in a WeakSet
-    consumer._unacked_messages.add(message)
-    return message
+from tests.unit.worker.faust_ext.consumer_states import (
+    EVENTS,
+    TOPIC,
+    InFlight,
+    buffered_write,
+    committing,
+    delivered,
+    fetch_returning,
+    fetched,
+    first_rebalance,
+    head_gap_state,
+    stale_ack_after_rebalance,
+    uncommitted_partitions,
+)
 
 
 def test_faust_would_commit_past_the_in_flight_message(consumer: Any) -> None:
@@ -44,7 +34,7 @@ def test_faust_would_commit_past_the_in_flight_message(consumer: Any) -> None:
 
 
 def test_leadq_never_commits_past_the_in_flight_message(consumer: Any) -> None:
-    assert faust_fixes.apply()
+    faust_fixes.apply()
     in_flight = head_gap_state(consumer)
     assert consumer._new_offset(TOPIC) is None
     assert in_flight.offset == 2585
@@ -89,26 +79,6 @@ def test_leadq_agents_run_with_concurrency_one(tmp_path: Any) -> None:
     assert [agent.concurrency for agent in worker.app.agents.values()] == [1]
 
 
-def fetched(offset: int, generation: int) -> Message:
-    return Message(
-        TOPIC.topic, TOPIC.partition, offset, 0.0, 0, None, b"k", b"v", None,
-        tp=TOPIC, generation_id=generation,
-    )  # fmt: skip
-
-
-def stale_ack_after_rebalance(consumer: Any, ack: Any) -> None:
-    """Generation 1 fetched 100..119 and processed 100..104; then a rebalance (generation 2)
-    gives the partition back to this worker, which re-reads from the commit at 105. The
-    stream skips the buffered old messages 110..119, acking them on the way out."""
-    consumer.app.topics._acking_topics.add(TOPIC.topic)  # as the conductor does at start
-    consumer.app.consumer_generation_id = 2
-    consumer.app.flow_control.resume()
-    for offset in range(110, 120):
-        ack(consumer, fetched(offset, generation=1))
-    for offset in range(105, 108):  # generation 2 has processed 105..107 so far
-        ack(consumer, fetched(offset, generation=2))
-
-
 def test_faust_would_commit_past_messages_skipped_in_a_rebalance(consumer: Any) -> None:
     stale_ack_after_rebalance(consumer, faust_fixes.ORIGINAL_ACK)
     consumer._acked[TOPIC].extend([108, 109])
@@ -118,7 +88,7 @@ def test_faust_would_commit_past_messages_skipped_in_a_rebalance(consumer: Any) 
 
 
 def test_leadq_books_only_acks_of_the_current_generation(consumer: Any) -> None:
-    assert faust_fixes.apply()
+    faust_fixes.apply()
     stale_ack_after_rebalance(consumer, type(consumer).ack)
     assert consumer._new_offset(TOPIC) == 108  # processed in this generation: 105..107
     for offset in range(108, 120):  # read again and processed in generation 2
@@ -127,7 +97,7 @@ def test_leadq_books_only_acks_of_the_current_generation(consumer: Any) -> None:
 
 
 def test_leadq_does_not_book_acks_while_the_flow_is_suspended(consumer: Any) -> None:
-    assert faust_fixes.apply()
+    faust_fixes.apply()
     consumer.app.topics._acking_topics.add(TOPIC.topic)
     consumer.app.consumer_generation_id = 3
     consumer.app.flow_control.suspend()  # a rebalance has started
@@ -170,36 +140,11 @@ async def test_faust_flush_returns_before_a_buffered_changelog_write_is_sent(
         await asyncio.wait_for(buffer.stop(), STEP_TIMEOUT_S)
 
 
-def committing(consumer: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Make the consumer's commit record the offsets it commits instead of sending them."""
-    commits: list[Any] = []
-
-    async def flush() -> None:
-        return None
-
-    async def commit(offsets: Any) -> bool:
-        commits.append(dict(offsets))
-        return True
-
-    monkeypatch.setattr(consumer.app.producer, "flush", flush)
-    monkeypatch.setattr(consumer, "_commit", commit)
-    monkeypatch.setattr(consumer, "assignment", lambda: {TOPIC})
-    consumer._committed_offset[TOPIC] = 100
-    return commits
-
-
-def buffered_write(consumer: Any) -> asyncio.Future[Any]:
-    """A changelog write put in faust's producer buffer, not yet acknowledged."""
-    write: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    consumer.app.producer.buffer.put(write)
-    return write
-
-
 @pytest.mark.asyncio
 async def test_leadq_commits_only_once_buffered_changelog_writes_are_acknowledged(
     consumer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert faust_fixes.apply()
+    faust_fixes.apply()
     commits = committing(consumer, monkeypatch)
     write = buffered_write(consumer)  # a table write of a record before offset 150
     commit = asyncio.ensure_future(consumer._commit_offsets({TOPIC: 150}))
@@ -215,7 +160,7 @@ async def test_leadq_commits_only_once_buffered_changelog_writes_are_acknowledge
 async def test_leadq_stops_committing_when_a_changelog_write_failed(
     consumer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert faust_fixes.apply()
+    faust_fixes.apply()
     commits = committing(consumer, monkeypatch)
     crashes: list[BaseException] = []
 
@@ -234,31 +179,6 @@ async def test_leadq_stops_committing_when_a_changelog_write_failed(
     assert commits == []
 
 
-def uncommitted_partitions(
-    consumer: Any, monkeypatch: pytest.MonkeyPatch
-) -> tuple[TP, TP, TP, list[tuple[TP, int]]]:
-    """An assignment of a stream partition never committed, one committed at 42, and a
-    changelog partition; the seeks the consumer makes on top of aiokafka's."""
-    stream, committed = TP("fixes.leadq.events-by-lead", 1), TP("fixes.leadq.events-by-lead", 2)
-    changelog = TP(next(iter(consumer.app.tables.changelog_topics)), 1)
-    seeks: list[tuple[TP, int]] = []
-
-    async def seek_to_committed() -> dict[TP, int | None]:
-        return {stream: None, committed: 42, changelog: None}
-
-    async def seek(tp: TP, offset: int) -> None:
-        seeks.append((tp, offset))
-
-    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
-        return {tp: 7 for tp in tps}  # retention deleted offsets 0..6
-
-    monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
-    monkeypatch.setattr(consumer, "_seek", seek)
-    monkeypatch.setattr(consumer, "earliest_offsets", earliest_offsets)
-    monkeypatch.setattr(consumer, "assignment", lambda: {stream, committed, changelog})
-    return stream, committed, changelog, seeks
-
-
 @pytest.mark.asyncio
 async def test_faust_leaves_a_never_committed_stream_partition_where_a_fetch_left_it(
     consumer: Any, monkeypatch: pytest.MonkeyPatch
@@ -272,7 +192,7 @@ async def test_faust_leaves_a_never_committed_stream_partition_where_a_fetch_lef
 async def test_leadq_reads_a_never_committed_stream_partition_from_its_beginning(
     consumer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert faust_fixes.apply()
+    faust_fixes.apply()
     stream, committed, changelog, seeks = uncommitted_partitions(consumer, monkeypatch)
     await asyncio.wait_for(consumer.perform_seek(), STEP_TIMEOUT_S)
     assert seeks == [(stream, 0)]
@@ -282,16 +202,6 @@ async def test_leadq_reads_a_never_committed_stream_partition_from_its_beginning
     # Its first message must be the log's first, as one of a committed partition must be
     # at the committed offset: a fetch that starts later skipped records.
     assert faust_fixes.next_offsets(consumer) == {stream: 7}
-
-
-async def first_rebalance(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A fresh worker's app (built on this test's loop), its consumer's flow on as at
-    start, with no partitions yet."""
-    settings = Settings(topic_prefix="fixes.", data_dir=tmp_path, store="memory://")
-    app = build(settings).app
-    monkeypatch.setattr(app.consumer, "assignment", set)
-    assert app.consumer.flow_active
-    return app
 
 
 @pytest.mark.asyncio
@@ -309,7 +219,7 @@ async def test_faust_keeps_fetching_during_a_workers_first_rebalance(
 async def test_leadq_stops_fetching_during_a_workers_first_rebalance(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert faust_fixes.apply()
+    faust_fixes.apply()
     app = await first_rebalance(tmp_path, monkeypatch)
     await asyncio.wait_for(app._on_partitions_revoked(set()), STEP_TIMEOUT_S)
     assert not app.consumer.flow_active  # recovery resumes it once the partitions are paused
@@ -317,45 +227,6 @@ async def test_leadq_stops_fetching_during_a_workers_first_rebalance(
 
 
 # -- holes in a stream partition ----------------------------------------------------------
-
-EVENTS = TP("leadq.events-by-lead", 0)
-
-
-def fetch_returning(*offsets: int) -> Any:
-    """A stand-in for faust's getmany that yields messages of EVENTS at these offsets."""
-
-    async def getmany(self: Any, timeout: float) -> Any:
-        for offset in offsets:
-            yield EVENTS, SimpleNamespace(offset=offset)
-
-    return getmany
-
-
-async def delivered(consumer: Any) -> list[int]:
-    return [m.offset async for _, m in faust_fixes._getmany_without_holes(consumer, 1.0)]
-
-
-@pytest.fixture
-def log_start() -> dict[TP, int]:
-    """Where each partition's log starts (what faust's earliest_offsets answers)."""
-    return {EVENTS: 0}
-
-
-@pytest.fixture
-def seeks(
-    consumer: Any, monkeypatch: pytest.MonkeyPatch, log_start: dict[TP, int]
-) -> list[tuple[TP, int]]:
-    calls: list[tuple[TP, int]] = []
-
-    async def seek(tp: TP, offset: int) -> None:
-        calls.append((tp, offset))
-
-    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
-        return {tp: log_start[tp] for tp in tps}
-
-    monkeypatch.setattr(consumer, "seek", seek)
-    monkeypatch.setattr(consumer, "earliest_offsets", earliest_offsets)
-    return calls
 
 
 @pytest.mark.asyncio
@@ -416,3 +287,79 @@ async def test_records_deleted_by_retention_are_not_sought_again_and_again(
     monkeypatch.setattr(faust_fixes, "ORIGINAL_GETMANY", fetch_returning(500, 501))
     assert await delivered(consumer) == [500, 501]
     assert seeks == []
+
+
+# -- the worker consumer's fetch wait ------------------------------------------------------
+
+
+async def created_worker_consumer(consumer: Any, create: Any) -> Any:
+    """The aiokafka consumer faust's consumer thread creates for a worker, through
+    `create` (faust's _create_worker_consumer, or the class's current one)."""
+    thread = consumer._thread  # faust's AIOKafkaConsumerThread, not started
+    return create(thread, thread.transport)
+
+
+@pytest.mark.asyncio
+async def test_faust_creates_its_worker_consumer_with_a_long_fetch_wait(consumer: Any) -> None:
+    created = await created_worker_consumer(consumer, faust_fixes.ORIGINAL_CREATE_WORKER_CONSUMER)
+    try:
+        assert created._fetch_max_wait_ms == 1500  # a low-load fetch can wait that long
+    finally:
+        await created.stop()
+
+
+@pytest.mark.asyncio
+async def test_leadq_creates_its_worker_consumer_with_a_short_fetch_wait(consumer: Any) -> None:
+    faust_fixes.apply()
+    thread_class = type(consumer._thread)
+    created = await created_worker_consumer(consumer, thread_class._create_worker_consumer)
+    try:
+        assert created._fetch_max_wait_ms == faust_fixes.FETCH_MAX_WAIT_MS == 20
+        assert created._group_id == consumer.app.conf.id  # otherwise faust's consumer
+    finally:
+        await created.stop()
+
+
+# -- the producer buffer's sends -----------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_buffered_send_is_tracked_until_it_is_acknowledged(consumer: Any) -> None:
+    faust_fixes.apply()
+    tracker = faust_fixes.send_tracker(consumer.app.producer.buffer)
+    write = buffered_write(consumer)
+    assert tracker.unacked == {write}
+    write.set_result("acknowledged")
+    await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+    assert tracker.unacked == set()
+    assert await tracker.all_acknowledged(timeout_s=0.0)
+
+
+# -- the faust-streaming version -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["0.14.9", "0.15.2", "0.16.0", "1.0.0"])
+def test_apply_refuses_a_faust_streaming_it_was_not_written_for(
+    version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(faust_fixes, "installed_version", lambda: version)
+    with pytest.raises(faust_fixes.UnsupportedFaustVersion) as refused:
+        faust_fixes.apply()
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"faust-streaming {version} is installed" in message
+    assert ">=0.15.3,<0.16" in message
+
+
+@pytest.mark.parametrize("version", ["0.15.3", "0.15.10", "0.15.4rc1"])
+def test_apply_accepts_the_supported_faust_streaming_releases(
+    version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(faust_fixes, "installed_version", lambda: version)
+    faust_fixes.apply()  # does not raise
+
+
+def test_the_installed_faust_streaming_is_supported() -> None:
+    installed = importlib.metadata.version("faust-streaming")
+    assert faust_fixes.installed_version() == installed
+    faust_fixes.check_version(installed)

@@ -1,0 +1,184 @@
+"""The qualify agent: applies the rules to each lead's state, sends its changes, stores it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from faust.types import EventT, StreamT
+
+from schemas.decode import Rejection
+from streams.core.events import LeadEvent
+from streams.core.qualify import Qualifier
+from streams.core.state import LeadState
+from streams.worker.batching import REKEY_RECORD_EVENTS
+from streams.worker.codec import decode_state, encode_lead_event, encode_stage_change, encode_state
+from streams.worker.failstop import retry_or_stop
+from streams.worker.faust_ext.current_event import processing
+from streams.worker.faust_ext.fixes import in_current_generation
+from streams.worker.faust_ext.producer_buffer import hand_over_changelog
+from streams.worker.outputs import DeadLetters, RecordSender
+from streams.worker.pipeline import Applied, Pending, records_waiting
+from streams.worker.timers import DueIndex, Tick, decode_record, encode_tick, process_item
+from streams.worker.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+# What applying one record gives: the final state of each lead it touched (to be stored),
+# its encoded stage changes (key, value) and the events it hands over to their lead.
+RecordResult = tuple[dict[bytes, LeadState], list[tuple[bytes, bytes]], list[LeadEvent]]
+
+
+class QualifyAgent:
+    """Apply the rules to each lead's state; send stage changes and hand-overs, then store
+    the state.
+
+    A record holds a batch of events (see RekeyBuffer), one event a visitor hands over to
+    its lead, or a timer tick: they are applied in order and the record's stage changes and
+    hand-overs are sent at once. While more records wait in the stream (up to AHEAD_RECORDS
+    records and AHEAD_SENDS sends, see pipeline.py), they are applied and sent too, without
+    waiting for the acknowledgements: a record's changes seldom wait behind the round trip
+    of the records before it. Then every pending record's sends are awaited, and only then
+    is each lead's final state stored and the records acked (so faust commits their
+    offsets). After a crash in between, the records are processed again from the states
+    stored before them and re-emit the same changes (same change_id, same content) instead
+    of losing them.
+
+    A lead's state is stored again even when the record leaves it unchanged (its events
+    were all seen before): after a kill, the local store can hold a state whose changelog
+    write was lost, and the records that made it come back as duplicates. Storing it again
+    puts it in the changelog before their offsets are committed, so a worker that later
+    recovers from the changelog alone does not resume without it.
+    """
+
+    def __init__(
+        self,
+        *,
+        app: faust.App,
+        qualifier: Qualifier,
+        table: faust.Table,
+        outputs: RecordSender,
+        dead_letters: DeadLetters,
+        due: DueIndex,
+        names: TopicNames,
+    ) -> None:
+        self.app = app  # whose consumer generation and changelog buffer the agent checks
+        self.qualifier = qualifier
+        self.table = table  # lead key (bytes) -> encoded LeadState
+        self.outputs = outputs  # stage changes and hand-overs
+        self.dead_letters = dead_letters
+        self.due = due
+        self.names = names
+
+    async def run(self, stream: StreamT) -> None:
+        """The agent's body: process the stream's records until it ends."""
+        stream.enable_acks = False  # each record is acked by finish(), once its states are stored
+        pending = Pending()  # one per stream: a restarted agent starts without leftovers
+        async for event in stream.events():
+            if not pending.takes(event):
+                await self.finish(stream, pending)
+            states, changes, forward = await self.apply_record(event, pending.states)
+            sent = await retry_or_stop("sending stage changes", self.queue_sends, changes, forward)
+            pending.add(Applied(event, states, changes, forward, sent))
+            if not pending.full() and records_waiting(stream):
+                continue
+            await self.finish(stream, pending)
+
+    async def finish(self, stream: StreamT, pending: Pending) -> None:
+        """Await the pending records' sends, then store their leads' states and ack them."""
+        # The changes must be durable before the states that remember them are.
+        await retry_or_stop("sending stage changes", self.deliver, pending.records)
+        if not all(
+            in_current_generation(self.app, applied.event.message) for applied in pending.records
+        ):
+            # A rebalance came in between: their partitions' next owner (or this worker
+            # again, after its recovery) processes the records again from their offsets.
+            pending.clear()
+            return
+        for event, key, state in pending.final_states():
+            with processing(event):  # faust writes a key's changelog partition of its event
+                self.store(key, state)
+            self.due.observe(state.clock_ms)
+            self.due.update(key, self.qualifier.next_due_ms(state))
+        stored = bool(pending.states)
+        for applied in pending.records:
+            await stream.ack(applied.event)
+        pending.clear()
+        if stored:
+            await hand_over_changelog(self.app, REKEY_RECORD_EVENTS)
+
+    async def apply_record(self, event: EventT, ahead: dict[bytes, LeadState]) -> RecordResult:
+        """Apply one record's items in order (dead-lettering rejected ones), on top of the
+        states of records applied but not stored yet (`ahead`). Returns the final state
+        of each stored lead it touched, its stage changes and its hand-overs."""
+        states: dict[bytes, LeadState] = {}  # touched by this record, not yet stored
+        changes: list[tuple[bytes, bytes]] = []
+        forward: list[LeadEvent] = []
+        for key, item in decode_record(event.value, event.key):
+            raw_key = key.encode()  # table keys are bytes, as they come back on recovery
+            if raw_key in states:
+                state = states[raw_key]
+            elif raw_key in ahead:
+                state = ahead[raw_key]
+            elif (stored := self.table.get(raw_key)) is not None:
+                state = states[raw_key] = decode_state(stored)  # stored again (see the class)
+            else:
+                state = LeadState(key=key)
+            try:
+                decision = process_item(self.qualifier, state, item)
+            except Exception as exc:  # a rules bug must not stall the partition
+                log.exception("qualifying %r for %r failed", item, key)
+                problem = Rejection("processing_error", repr(exc))
+                await self.dead_letter(event, problem, raw_key, item)
+                continue
+            if decision.rejection is not None:
+                code, message = decision.rejection.code, decision.rejection.message
+                if code == "identity_conflict":
+                    log.warning("identity conflict: %s", message)
+                await self.dead_letter(event, Rejection(code, message), raw_key, item)
+            if decision.state is not state:
+                states[raw_key] = decision.state
+                changes.extend((raw_key, encode_stage_change(c)) for c in decision.changes)
+                forward.extend(decision.forward)
+        return states, changes, forward
+
+    async def dead_letter(
+        self, event: EventT, rejection: Rejection, key: bytes, item: LeadEvent | Tick
+    ) -> None:
+        """Dead-letter one item of a record (retried; a lasting failure stops the worker)."""
+        await retry_or_stop(
+            "dead-lettering", self.dead_letters.send, event.message, rejection, key, encoded(item)
+        )
+
+    async def queue_sends(
+        self, records: list[tuple[bytes, bytes]], forward: list[LeadEvent]
+    ) -> list[asyncio.Future[Any]]:
+        """Send stage changes, and events handed over to their lead's key (its partition);
+        returns the futures of their acknowledgements."""
+        names = self.names
+        sent = [await self.outputs.send(names.stage_changes, k, v) for k, v in records]
+        sent += [
+            await self.outputs.send(
+                names.events_by_lead, (e.lead_id or "").encode(), encode_lead_event(e)
+            )
+            for e in forward
+        ]
+        return sent
+
+    async def deliver(self, records: list[Applied]) -> None:
+        """Wait for the records' sends; a record with a failed send is sent again whole."""
+        for applied in records:
+            if any(f.done() and (f.cancelled() or f.exception()) for f in applied.sent):
+                applied.sent = await self.queue_sends(applied.changes, applied.forward)
+        await asyncio.gather(*(f for applied in records for f in applied.sent))
+
+    def store(self, key: bytes, state: LeadState) -> None:
+        """Write a lead's state to the table (faust also writes it to the changelog)."""
+        self.table[key] = encode_state(state)
+
+
+def encoded(item: LeadEvent | Tick) -> bytes:
+    """An item of a by-lead record as it is dead-lettered: the event, or the tick record."""
+    return encode_lead_event(item) if isinstance(item, LeadEvent) else encode_tick(item.now_ms)
