@@ -1,1 +1,1 @@
-"""Shared test helpers: the Kafka harness, fuzzed messages, timed rulesets."""
+"""Shared test helpers: the Kafka harness, fuzzed messages, timed rulesets, broker test fakes."""

@@ -10,20 +10,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streams.broker import launcher
 from streams.broker.cli import broker_app
 from streams.broker.cluster import LocalCluster, cluster_properties
-from streams.broker.launcher import BrokerError, LocalBroker
-
-
-def _parse_properties(text: str) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in text.splitlines() if line and line[0] != "#")
-    return {key: value for key, value in pairs}
+from streams.broker.errors import BrokerError
+from streams.broker.node import LocalBroker
+from streams.broker.process import PidRecord, exit_code, spawn
+from tests.support.broker import parse_properties
 
 
 def _node_properties(node: LocalBroker) -> dict[str, str]:
     assert node.controller_port is not None
-    return _parse_properties(node.server_properties(node.controller_port))
+    return parse_properties(node.server_properties(node.controller_port))
 
 
 def test_each_node_gets_its_id_ports_and_the_shared_quorum(tmp_path: Path) -> None:
@@ -125,7 +122,7 @@ def test_storage_is_formatted_with_the_shared_cluster_id_by_a_light_jvm(tmp_path
     java.chmod(java.stat().st_mode | stat.S_IXUSR)
     nodes = LocalCluster(tmp_path / "c", base_port=29800).nodes()
     for node in nodes:
-        node._format_storage(java, tmp_path / "libs")
+        node.format_storage(java, tmp_path / "libs")
     lines = calls.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3
     assert all(f"format -t {nodes[0].cluster_id} -c " in line for line in lines)
@@ -137,7 +134,7 @@ def test_kill_sends_sigkill_to_the_node_and_forgets_it(tmp_path: Path) -> None:
     node = LocalCluster(tmp_path, base_port=29900).node(2)
     node.root.mkdir(parents=True)
     # A stand-in process whose command line looks like this node's broker.
-    pid = launcher._spawn(
+    pid = spawn(
         [
             "/bin/sh",
             "-c",
@@ -147,10 +144,10 @@ def test_kill_sends_sigkill_to_the_node_and_forgets_it(tmp_path: Path) -> None:
         ],
         tmp_path / "out.log",
     )
-    node._write_pid_file(launcher._PidRecord(pid, node.advertised_host, node.port, 29901))
+    PidRecord(pid, node.advertised_host, node.port, 29901).write(node.pid_file)
     assert node.status().running
     assert LocalCluster(tmp_path, base_port=29900).stop_node(2, kill=True) is True
-    assert launcher._exit_code(pid) == -signal.SIGKILL
+    assert exit_code(pid) == -signal.SIGKILL
     assert not node.pid_file.exists()
     assert node.kill() is False
 
