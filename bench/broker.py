@@ -26,7 +26,7 @@ def broker(data_dir: Path) -> Iterator[tuple[str, str]]:
         say(f"using the broker at {existing} (KAFKA_BOOTSTRAP_SERVERS)")
         yield existing, "external"
         return
-    from streams.broker.launcher import LocalBroker
+    from streams.broker.node import LocalBroker
 
     local = LocalBroker(data_dir=data_dir, port=free_port(), heap="1g")
     say(f"starting a local Apache Kafka in {data_dir}")

@@ -29,7 +29,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if existing:
         yield existing
         return
-    from streams.broker.launcher import BrokerError, LocalBroker
+    from streams.broker.errors import BrokerError
+    from streams.broker.node import LocalBroker
 
     broker = LocalBroker(data_dir=tmp_path_factory.mktemp("broker"), port=_free_port())
     try:

@@ -27,7 +27,9 @@ import typer
 from pydantic import ValidationError
 
 from streams.broker.cluster import LocalCluster
-from streams.broker.launcher import BrokerError, BrokerSecurity, LocalBroker
+from streams.broker.errors import BrokerError
+from streams.broker.node import LocalBroker
+from streams.broker.tls import BrokerSecurity
 from streams.settings import Settings
 
 broker_app = typer.Typer(
@@ -49,7 +51,7 @@ DataDirOption = Annotated[
 
 
 class _StderrProgress(logging.Handler):
-    """Writes launcher progress messages, bare, to the current stderr."""
+    """Writes the broker tools' progress messages, bare, to the current stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
         typer.echo(self.format(record), err=True)

@@ -15,17 +15,13 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streams.broker.launcher import (
-    BrokerError,
-    BrokerStatus,
-    LocalBroker,
-    _host_port,
-    _run_async,
-    _wait_for,
-    default_cache_dir,
-    kafka_uuid,
-    port_free,
-)
+from streams.broker.errors import BrokerError
+from streams.broker.jars import default_cache_dir
+from streams.broker.net import host_port, port_free
+from streams.broker.node import LocalBroker
+from streams.broker.process import BrokerStatus
+from streams.broker.storage import kafka_uuid
+from streams.broker.waiting import run_async, wait_for
 
 __all__ = ["LocalCluster", "NodeLayout", "cluster_properties"]
 
@@ -200,7 +196,7 @@ class LocalCluster:
         """The nodes, node 1 first (creates the layout on first use)."""
         layout = self._layout()
         adv = LocalBroker(data_dir=self.root, host=self.host).advertised_host
-        voters = ",".join(f"{n.node_id}@{_host_port(adv, n.controller_port)}" for n in layout.nodes)
+        voters = ",".join(f"{n.node_id}@{host_port(adv, n.controller_port)}" for n in layout.nodes)
         props = {**cluster_properties(self.size), **self.properties}
         return [
             LocalBroker(
@@ -274,15 +270,15 @@ class LocalCluster:
         ports = (node.port, node.controller_port or node.port)
         # The ports of a node just killed can stay taken for a moment (its connections
         # are still being closed); its quorum peers expect it on the same ones.
-        _wait_for(lambda: all(port_free(self.host, p) for p in ports), _PORT_RELEASE_S)
+        wait_for(lambda: all(port_free(self.host, p) for p in ports), _PORT_RELEASE_S)
         node.start(timeout)
         self._wait_for_brokers(self.size, timeout)
         return self.bootstrap
 
     def _wait_for_brokers(self, count: int, timeout: float) -> None:
         bootstrap = self.bootstrap
-        if not _wait_for(
-            lambda: _run_async(lambda: _broker_count(bootstrap, _PROBE_S)) >= count,
+        if not wait_for(
+            lambda: run_async(lambda: _broker_count(bootstrap, _PROBE_S)) >= count,
             timeout,
             _PROBE_INTERVAL_S,
         ):

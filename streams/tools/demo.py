@@ -93,7 +93,7 @@ def _maybe_start_broker(settings: Settings) -> Callable[[], None] | None:
     """Start the local broker unless KAFKA_BOOTSTRAP_SERVERS names one; return its stopper."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return None
-    from streams.broker.launcher import LocalBroker
+    from streams.broker.node import LocalBroker
 
     port = int(settings.bootstrap_list[0].rpartition(":")[2])
     broker = LocalBroker(data_dir=settings.data_dir / "broker", port=port)

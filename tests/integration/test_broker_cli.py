@@ -160,7 +160,8 @@ def test_broker_that_cannot_start_reports_its_log(cli: Cli) -> None:
             sys.executable,
             "-c",
             "import sys; from pathlib import Path; "
-            "from streams.broker.launcher import LocalBroker, BrokerError\n"
+            "from streams.broker.errors import BrokerError\n"
+            "from streams.broker.node import LocalBroker\n"
             f"broker = LocalBroker(Path({str(cli.data_dir)!r}), port={cli.port}, heap='bogus')\n"
             "try:\n    broker.start(timeout=30)\n"
             "except BrokerError as exc:\n    print(exc)\n    sys.exit(2)\n",

@@ -24,7 +24,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 
-from streams.broker.launcher import BrokerError, BrokerSecurity, LocalBroker
+from streams.broker.errors import BrokerError
+from streams.broker.node import LocalBroker
+from streams.broker.tls import BrokerSecurity
 from streams.settings import Settings
 from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import SCENARIOS
@@ -134,7 +136,9 @@ def test_secure_listener_configuration(tmp_path: Path) -> None:
     )
     assert "s3cret-Pw" not in text
     assert "s3cret-Pw" not in repr(broker)
-    credential = broker.scram_credential()
+    secure = broker.secure_files
+    assert secure is not None
+    credential = secure.scram_credential()
     assert credential.startswith("SCRAM-SHA-512=[name=leadq,iterations=8192,salt=")
     assert "s3cret-Pw" not in credential  # salted: the password is not on a command line
     assert broker.client_env()["KAFKA_SASL_PASSWORD"] == "s3cret-Pw"
@@ -145,8 +149,10 @@ def test_secure_start_refuses_a_storage_formatted_without_the_user(tmp_path: Pat
     broker = LocalBroker(tmp_path, port=29123, security=BrokerSecurity(port=29125))
     broker.storage_dir.mkdir()
     (broker.storage_dir / "meta.properties").write_text("version=1\n", encoding="utf-8")
+    secure = broker.secure_files
+    assert secure is not None
     with pytest.raises(BrokerError, match="without the SCRAM user 'leadq'"):
-        broker.check_scram_user()
+        secure.check_scram_user(broker.storage_dir)
     with pytest.raises(BrokerError, match="must differ"):
         LocalBroker(tmp_path, port=29123, security=BrokerSecurity(port=29123))
     with pytest.raises(BrokerError, match="user name"):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker.cluster import LocalCluster
-from streams.broker.launcher import LocalBroker
+from streams.broker.node import LocalBroker
 from streams.settings import Settings
 from streams.tools.simulate.output import produce
 from streams.worker.launch import start_worker

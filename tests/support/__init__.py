@@ -1,1 +1,1 @@
-"""Shared test helpers: the Kafka harness, scenario and traffic messages, agents, fuzz, rules."""
+"""Shared test helpers: Kafka harness, scenarios, traffic, agents, fuzzing, timed rules, broker."""

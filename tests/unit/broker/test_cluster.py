@@ -10,20 +10,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streams.broker import launcher
 from streams.broker.cli import broker_app
 from streams.broker.cluster import LocalCluster, cluster_properties
-from streams.broker.launcher import BrokerError, LocalBroker
-
-
-def _parse_properties(text: str) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in text.splitlines() if line and line[0] != "#")
-    return {key: value for key, value in pairs}
+from streams.broker.errors import BrokerError
+from streams.broker.node import LocalBroker
+from streams.broker.process import PidRecord, exit_code, spawn
+from tests.support.broker import parse_properties
 
 
 def _node_properties(node: LocalBroker) -> dict[str, str]:
     assert node.controller_port is not None
-    return _parse_properties(node.server_properties(node.controller_port))
+    return parse_properties(node.server_properties(node.controller_port))
 
 
 def test_each_node_gets_its_id_ports_and_the_shared_quorum(tmp_path: Path) -> None:
@@ -137,7 +134,7 @@ def test_kill_sends_sigkill_to_the_node_and_forgets_it(tmp_path: Path) -> None:
     node = LocalCluster(tmp_path, base_port=29900).node(2)
     node.root.mkdir(parents=True)
     # A stand-in process whose command line looks like this node's broker.
-    pid = launcher.spawn(
+    pid = spawn(
         [
             "/bin/sh",
             "-c",
@@ -147,10 +144,10 @@ def test_kill_sends_sigkill_to_the_node_and_forgets_it(tmp_path: Path) -> None:
         ],
         tmp_path / "out.log",
     )
-    node.write_pid_file(launcher.PidRecord(pid, node.advertised_host, node.port, 29901))
+    PidRecord(pid, node.advertised_host, node.port, 29901).write(node.pid_file)
     assert node.status().running
     assert LocalCluster(tmp_path, base_port=29900).stop_node(2, kill=True) is True
-    assert launcher.exit_code(pid) == -signal.SIGKILL
+    assert exit_code(pid) == -signal.SIGKILL
     assert not node.pid_file.exists()
     assert node.kill() is False
 
