@@ -138,7 +138,12 @@ def build(settings: Settings | None = None, rules: Ruleset | None = None) -> Wor
     outputs = OutputProducer(settings, loop=app.loop, beacon=app.beacon)
     app.service(outputs)
 
-    due = DueIndex(qualifier, settings.timer_rescan_s, settings.timer_clock == "wall")
+    due = DueIndex(
+        qualifier,
+        settings.timer_rescan_s,
+        wall_clock=settings.timer_clock == "wall",
+        input_idle=lambda: ingest.idle,
+    )
 
     @app.agent(by_lead, name="qualify")  # type: ignore[untyped-decorator]
     async def qualify(stream: Any) -> None:
