@@ -15,6 +15,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 from mode import Service
 
 from schemas.decode import Rejection, TopicKind, decode
+from streams.core.events import EventOrigin
 from streams.settings import Settings
 from streams.worker.batching import REKEY_BATCH, RekeyBuffer
 from streams.worker.codec import dead_letter_of, encode_lead_event, partition_key, to_lead_event
@@ -62,10 +63,12 @@ def rekey(
     batch = IngestBatch()
     pending = RekeyBuffer(partitions)
     for message in messages:
-        decoded = decode(kinds[message.topic], message.value)
+        kind = kinds[message.topic]
+        decoded = decode(kind, message.value)
         if not isinstance(decoded, Rejection):
             try:
-                lead_event = to_lead_event(decoded)
+                origin = EventOrigin(kind, message.partition, message.offset)
+                lead_event = to_lead_event(decoded, origin)
                 key, value = partition_key(lead_event), encode_lead_event(lead_event)
             except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
                 decoded = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
