@@ -34,6 +34,7 @@ REJECTION_CODES: Final = frozenset(
         "processing_error",
         "too_late",
         "identity_conflict",
+        "from_future",
     }
 )
 

@@ -47,12 +47,16 @@ class Settings(BaseSettings):
     )
     # Time-driven changes (demotion on decay): how often the timer looks for due leads, how
     # often it rebuilds its index from the local table partitions, and its clock: "event"
-    # (the latest event time processed) or "wall".
+    # (the latest event time processed while input waits, the wall clock once the input is
+    # read to its end; never ahead of the wall clock) or "wall".
     timer_clock: Literal["event", "wall"] = Field(
         default="event", validation_alias="LEADQ_TIMER_CLOCK"
     )
     timer_interval_s: float = Field(default=10.0, gt=0, validation_alias="LEADQ_TIMER_INTERVAL_S")
     timer_rescan_s: float = Field(default=300.0, gt=0, validation_alias="LEADQ_TIMER_RESCAN_S")
+    # An input event whose occurred_at lies further ahead of the wall clock than this, when
+    # it is read, is dead-lettered as `from_future` (a producer's clock or a typo).
+    max_clock_skew_s: float = Field(default=300.0, ge=0, validation_alias="LEADQ_MAX_CLOCK_SKEW_S")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -15,6 +15,15 @@ STAGES: tuple[Stage, ...] = ("lead", "sql", "sqo", "disqualified")
 
 
 @dataclass(frozen=True, slots=True)
+class EventOrigin:
+    """Where an input event was read: its input topic (by kind), partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class LeadEvent:
     """One validated input event, normalised across topics (profile records included)."""
 
@@ -27,6 +36,9 @@ class LeadEvent:
     # Set on an anonymous visitor's event that the visitor's key forwards to the lead it
     # was identified as: old history, so never too late.
     merged_from: str | None = None
+    # Where the event was read (for a dead letter that names the original message); not
+    # part of what the event means, so left out of comparisons.
+    origin: EventOrigin | None = field(default=None, compare=False)
     # Event time in epoch milliseconds (exact), computed once.
     at_ms: int = field(init=False, repr=False, compare=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.core.events import LeadEvent, Stage, from_ms
+from streams.core.events import EventOrigin, LeadEvent, Stage, from_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +67,7 @@ class LeadState:
             out["disqualified_at_ms"] = self.disqualified_at_ms
             out["disqualification_reason"] = self.disqualification_reason
         if self.held:
-            out["held"] = [
-                [e.event_id, e.type, e.at_ms, dict(e.properties), e.anonymous_id] for e in self.held
-            ]
+            out["held"] = [_held_item(e) for e in self.held]
         return out
 
     @classmethod
@@ -99,14 +97,24 @@ class LeadState:
             clock_ms=data.get("clock_ms"),
             stage_at_ms=data.get("stage_at_ms"),
             linked_to=data.get("linked_to"),
-            held=tuple(
-                LeadEvent(
-                    event_id=eid,
-                    type=type_,
-                    occurred_at=from_ms(int(at)),
-                    anonymous_id=anon,
-                    properties=props,
-                )
-                for eid, type_, at, props, anon in data.get("held", ())
-            ),
+            held=tuple(_held_event(item) for item in data.get("held", ())),
         )
+
+
+def _held_item(event: LeadEvent) -> list[Any]:
+    item = [event.event_id, event.type, event.at_ms, dict(event.properties), event.anonymous_id]
+    if event.origin is not None:
+        item.append([event.origin.topic, event.origin.partition, event.origin.offset])
+    return item
+
+
+def _held_event(item: list[Any]) -> LeadEvent:
+    eid, type_, at, props, anon, *origin = item
+    return LeadEvent(
+        event_id=eid,
+        type=type_,
+        occurred_at=from_ms(int(at)),
+        anonymous_id=anon,
+        properties=props,
+        origin=EventOrigin(*origin[0]) if origin else None,
+    )

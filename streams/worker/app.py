@@ -118,7 +118,12 @@ def build(
         app.service(producer)
         outputs = producer
 
-    due = DueIndex(qualifier, settings.timer_rescan_s, settings.timer_clock == "wall")
+    due = DueIndex(
+        qualifier,
+        settings.timer_rescan_s,
+        wall_clock=settings.timer_clock == "wall",
+        input_idle=lambda: ingest.idle,
+    )
     agent = QualifyAgent(
         app=app,
         qualifier=qualifier,

@@ -11,7 +11,7 @@ import orjson
 
 from schemas.decode import Decoded, Rejection
 from schemas.events import PROFILE_FIELDS, ProfileRecord, WebsiteEnvelope
-from streams.core.events import LeadEvent, StageChanged
+from streams.core.events import EventOrigin, LeadEvent, StageChanged
 from streams.core.qualify import routing_key
 from streams.core.state import LeadState
 
@@ -20,8 +20,8 @@ from streams.core.state import LeadState
 DEAD_LETTER_VALUE_BYTES = 64 * 1024
 
 
-def to_lead_event(decoded: Decoded) -> LeadEvent:
-    """The core's view of a validated input message."""
+def to_lead_event(decoded: Decoded, origin: EventOrigin | None = None) -> LeadEvent:
+    """The core's view of a validated input message (read at origin, if given)."""
     if isinstance(decoded, ProfileRecord):
         facts = {name: getattr(decoded, name) for name in PROFILE_FIELDS}
         return LeadEvent(
@@ -30,6 +30,7 @@ def to_lead_event(decoded: Decoded) -> LeadEvent:
             occurred_at=decoded.updated_at,
             lead_id=decoded.lead_id,
             properties={k: v for k, v in facts.items() if v is not None},
+            origin=origin,
         )
     anonymous_id = decoded.anonymous_id if isinstance(decoded, WebsiteEnvelope) else None
     # Every concrete event model has `type` and `properties` (see schemas.events).
@@ -41,6 +42,7 @@ def to_lead_event(decoded: Decoded) -> LeadEvent:
         lead_id=decoded.lead_id,
         anonymous_id=anonymous_id,
         properties=props,
+        origin=origin,
     )
 
 
@@ -63,6 +65,8 @@ def lead_event_record(event: LeadEvent) -> dict[str, Any]:
         body["a"] = event.anonymous_id
     if event.merged_from is not None:
         body["m"] = event.merged_from
+    if event.origin is not None:
+        body["s"] = [event.origin.topic, event.origin.partition, event.origin.offset]
     return body
 
 
@@ -80,6 +84,7 @@ def _lead_event(body: dict[str, Any]) -> LeadEvent:
         anonymous_id=body.get("a"),
         properties=body["p"],
         merged_from=body.get("m"),
+        origin=EventOrigin(*origin) if (origin := body.get("s")) is not None else None,
     )
 
 

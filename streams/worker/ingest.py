@@ -15,12 +15,14 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 from mode import Service
 
 from schemas.decode import Rejection, TopicKind, decode
+from streams.core.events import EventOrigin
 from streams.settings import Settings
 from streams.worker.batching import REKEY_BATCH, RekeyBuffer
 from streams.worker.codec import dead_letter_of, encode_lead_event, partition_key, to_lead_event
 from streams.worker.failstop import retry_or_stop
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.topics import TopicNames
+from streams.worker.wall_clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -52,25 +54,42 @@ def rekey(
     messages: Iterable[ConsumerRecord[bytes, bytes]],
     kinds: Mapping[str, TopicKind],
     partitions: int,
+    not_after_ms: int | None = None,
 ) -> IngestBatch:
     """Validate messages (any input topics, in order) and group the valid events into one
-    events-by-lead record per partition (see RekeyBuffer); invalid ones become dead letters."""
+    events-by-lead record per partition (see RekeyBuffer); invalid ones become dead letters,
+    and so do events that occurred after not_after_ms (the wall clock plus the tolerated
+    clock skew, when given)."""
     batch = IngestBatch()
     pending = RekeyBuffer(partitions)
     for message in messages:
-        decoded = decode(kinds[message.topic], message.value)
+        kind = kinds[message.topic]
+        decoded = decode(kind, message.value)
         if not isinstance(decoded, Rejection):
             try:
-                lead_event = to_lead_event(decoded)
+                origin = EventOrigin(kind, message.partition, message.offset)
+                lead_event = to_lead_event(decoded, origin)
                 key, value = partition_key(lead_event), encode_lead_event(lead_event)
             except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
                 decoded = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
             else:
-                batch.records += pending.add(key, value)
-                continue
+                if not_after_ms is None or lead_event.at_ms <= not_after_ms:
+                    batch.records += pending.add(key, value)
+                    continue
+                decoded = from_future(lead_event.at_ms, not_after_ms)
         batch.dead_letters.append((message.key, dead_letter_of(message, decoded)))
     batch.records += pending.drain()
     return batch
+
+
+def from_future(at_ms: int, not_after_ms: int) -> Rejection:
+    """The rejection of an event dated further ahead of the wall clock than is tolerated."""
+    ahead_s = (at_ms - not_after_ms) / 1000
+    return Rejection(
+        "from_future",
+        f"occurred_at lies {ahead_s:,.0f} s beyond the wall clock plus the tolerated clock "
+        "skew (LEADQ_MAX_CLOCK_SKEW_S); it would move time on for other leads",
+    )
 
 
 class Ingest(Service):
@@ -91,6 +110,7 @@ class Ingest(Service):
         self.processed: dict[TopicPartition, int] = {}  # next offset, acknowledged downstream
         self.committed: dict[TopicPartition, int] = {}
         self.events = 0
+        self.idle = False  # the last poll found nothing new: the input is read to its end
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -133,8 +153,10 @@ class Ingest(Service):
             except ConsumerStoppedError:  # the service is stopping
                 return
             messages = [m for tp in sorted(fetched) for m in fetched[tp]]
+            self.idle = not messages and bool(consumer.assignment())
             if messages:
-                batch = rekey(messages, self.kinds, self.settings.partitions)
+                not_after_ms = wall_ms() + int(self.settings.max_clock_skew_s * 1000)
+                batch = rekey(messages, self.kinds, self.settings.partitions, not_after_ms)
                 await retry_or_stop("re-keying", self._send, producer, batch)
                 for tp, got in fetched.items():
                     self.processed[tp] = got[-1].offset + 1

@@ -15,6 +15,7 @@ from streams.core.qualify import Decision, Qualifier
 from streams.core.state import LeadState
 from streams.worker.codec import decode_rekeyed, decode_state
 from streams.worker.failstop import retry_or_stop
+from streams.worker.wall_clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,6 @@ def process_item(qualifier: Qualifier, state: LeadState, item: LeadEvent | Tick)
     return Decision(new_state, tuple(changes))
 
 
-def wall_ms() -> int:
-    """Wall-clock time in epoch milliseconds (the clock timers run on)."""
-    return time.time_ns() // 1_000_000
-
-
 class DueIndex:
     """When each lead of this worker is next due for a time-driven change.
 
@@ -73,15 +69,26 @@ class DueIndex:
     A timer must not write the table: it only sends a tick per due lead to the by-lead
     topic, and the qualify agent applies it while processing that record.
 
-    The timer's clock is either event time (`stream_ms`: the latest event time this
-    worker has processed, as Kafka Streams' stream-time punctuation; a replay of old
-    history is judged by its own time) or the wall clock.
+    The timer's clock is either the wall clock or, by default, event time bounded by the
+    wall clock (see docs/rules.md, "Time-driven changes"): while input waits to be read,
+    `stream_ms`, the latest event time this worker has processed (as Kafka Streams'
+    stream-time punctuation, so a backlog of old history is judged by its own time); once
+    the input is read to its end (`input_idle`), the wall clock, so a live worker makes
+    time-driven changes on time when its traffic stops. Never ahead of the wall clock:
+    one lead's event dated in the future cannot make another lead due early.
     """
 
-    def __init__(self, qualifier: Qualifier, rescan_s: float, wall_clock: bool = False) -> None:
+    def __init__(
+        self,
+        qualifier: Qualifier,
+        rescan_s: float,
+        wall_clock: bool = False,
+        input_idle: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.qualifier = qualifier
         self.rescan_s = rescan_s
         self.wall_clock = wall_clock
+        self.input_idle = input_idle
         self.due: dict[bytes, int] = {}
         self.next_scan = 0.0
         self.stream_ms: int | None = None
@@ -93,7 +100,10 @@ class DueIndex:
 
     def now_ms(self) -> int | None:
         """The timer's current time (None: no event time seen yet)."""
-        return wall_ms() if self.wall_clock else self.stream_ms
+        wall = wall_ms()
+        if self.wall_clock or (self.stream_ms is not None and self.input_idle()):
+            return wall
+        return None if self.stream_ms is None else min(self.stream_ms, wall)
 
     def update(self, key: bytes, due_ms: int | None) -> None:
         """Record a lead's next due time (None: nothing due)."""

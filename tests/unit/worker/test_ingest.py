@@ -55,3 +55,19 @@ def test_a_batch_becomes_one_record_per_lead_partition_in_input_order() -> None:
     for record in batch.records:  # each partition's events keep the input order
         keys = [item["k"] for item in orjson.loads(record["value"])]
         assert keys == [lead for lead in leads if lead in keys]
+
+
+def test_an_event_dated_beyond_the_tolerated_clock_skew_is_dead_lettered_as_from_future() -> None:
+    valid = scenario("software-ebook-sql").for_lead("L-8").steps[1].value
+    future = {**valid, "event_id": "typo", "occurred_at": "2099-01-01T00:00:00+00:00"}
+    now_ms = 1_790_000_000_000  # 2026-09-21: after the scenario's events, long before 2099
+    messages = fetched((b"k", orjson.dumps(future)), (None, orjson.dumps(valid)))
+    batch = rekey(messages, KINDS, PARTITIONS, not_after_ms=now_ms + 300_000)
+    [(key, letter)] = batch.dead_letters
+    dead = orjson.loads(letter)
+    assert key == b"k"
+    assert dead["error"]["code"] == "from_future"
+    assert "LEADQ_MAX_CLOCK_SKEW_S" in dead["error"]["message"]
+    assert dead["value"] == orjson.dumps(future).decode()
+    [record] = batch.records
+    assert [item["e"]["i"] for item in orjson.loads(record["value"])] == [valid["event_id"]]

@@ -7,7 +7,8 @@ import pytest
 from streams.core.qualify import Qualifier
 from streams.core.state import LeadState
 from streams.worker.codec import encode_state
-from streams.worker.timers import DueIndex, encode_tick, tick_time, wall_ms
+from streams.worker.timers import DueIndex, encode_tick, tick_time
+from streams.worker.wall_clock import wall_ms
 from tests.support.timed_rules import at, timed
 
 
@@ -70,3 +71,50 @@ async def test_the_wall_clock_timer_ticks_leads_due_in_the_past() -> None:
     assert await index.run_once(lambda: [], send) == 1
     assert sent == [b"A"]
     assert list(index.due) == [b"B"]
+
+
+YEAR_2099_MS = 4_070_908_800_000  # 2099-01-01T00:00:00Z
+
+
+def test_the_event_clock_never_runs_ahead_of_the_wall_clock() -> None:
+    index = DueIndex(timed(), rescan_s=3600)
+    index.observe(YEAR_2099_MS)
+    now = index.now_ms()
+    assert now is not None
+    assert now <= wall_ms()
+
+
+def test_one_lead_dated_in_the_future_does_not_make_another_lead_due() -> None:
+    q = timed()
+    state = sql_state(q, "A")
+    index = DueIndex(q, rescan_s=3600)
+    index.observe(state.clock_ms)
+    # A is due one hour from now on the wall clock; lead B's event is dated 2099.
+    index.update(b"A", wall_ms() + 3_600_000)
+    index.observe(YEAR_2099_MS)
+    now = index.now_ms()
+    assert now is not None
+    assert index.take_due(now) == []
+    assert list(index.due) == [b"A"]
+
+
+def test_while_input_waits_the_clock_is_the_event_time_of_what_was_processed() -> None:
+    index = DueIndex(timed(), rescan_s=3600, input_idle=lambda: False)
+    assert index.now_ms() is None
+    index.observe(1_000)
+    index.observe(500)  # an older event does not move the clock back
+    assert index.now_ms() == 1_000
+
+
+def test_once_the_input_is_read_to_its_end_the_clock_is_the_wall_clock() -> None:
+    idle = [False]
+    index = DueIndex(timed(), rescan_s=3600, input_idle=lambda: idle[0])
+    index.observe(1_000)
+    assert index.now_ms() == 1_000
+    idle[0] = True
+    before = wall_ms()
+    now = index.now_ms()
+    assert now is not None
+    assert before <= now <= wall_ms()
+    idle[0] = False  # new input: history is judged by its own time again
+    assert index.now_ms() == 1_000
