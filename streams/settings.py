@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "leadq"
+DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 
 
 class Settings(BaseSettings):
@@ -56,7 +57,9 @@ class Settings(BaseSettings):
     timer_rescan_s: float = Field(default=300.0, gt=0, validation_alias="LEADQ_TIMER_RESCAN_S")
     # An input event whose occurred_at lies further ahead of the wall clock than this, when
     # it is read, is dead-lettered as `from_future` (a producer's clock or a typo).
-    max_clock_skew_s: float = Field(default=300.0, ge=0, validation_alias="LEADQ_MAX_CLOCK_SKEW_S")
+    max_clock_skew_s: float = Field(
+        default=DEFAULT_MAX_CLOCK_SKEW_S, ge=0, validation_alias="LEADQ_MAX_CLOCK_SKEW_S"
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

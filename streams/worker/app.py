@@ -15,6 +15,7 @@ from streams.worker.faust_ext import bulk_restore
 from streams.worker.faust_ext import fixes as faust_fixes
 from streams.worker.ingest import COMMIT_INTERVAL_S, Ingest
 from streams.worker.kafka_clients import faust_credentials, kafka_client_kwargs
+from streams.worker.originals import InputReader, OriginalSource
 from streams.worker.outputs import DeadLetters, OutputProducer, RecordSender, TopicSender
 from streams.worker.qualify_agent import QualifyAgent
 from streams.worker.timers import DueIndex, TickTimer
@@ -51,11 +52,13 @@ def build(
     *,
     outputs: RecordSender | None = None,
     dead_letter_sender: TopicSender | None = None,
+    originals: OriginalSource | None = None,
 ) -> Worker:
     """Build the app and return it with its agents, table and topics.
 
     `outputs` (stage changes, hand-overs) and `dead_letter_sender` replace the worker's own
-    producer and faust's dead-letter topic as where the qualify agent sends its records.
+    producer and faust's dead-letter topic as where the qualify agent sends its records;
+    `originals` replaces the reader of input messages that its dead letters carry.
     """
     faust_fixes.apply()
     settings = settings or Settings()
@@ -118,6 +121,11 @@ def build(
         app.service(producer)
         outputs = producer
 
+    if originals is None:
+        reader = InputReader(settings, loop=app.loop, beacon=app.beacon)
+        app.service(reader)
+        originals = reader
+
     due = DueIndex(
         qualifier,
         settings.timer_rescan_s,
@@ -129,7 +137,7 @@ def build(
         qualifier=qualifier,
         table=table,
         outputs=outputs,
-        dead_letters=DeadLetters(dead_letter_sender or dead_letter),
+        dead_letters=DeadLetters(dead_letter_sender or dead_letter, originals),
         due=due,
         names=names,
     )

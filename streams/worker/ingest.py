@@ -15,7 +15,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 from mode import Service
 
 from schemas.decode import Rejection, TopicKind, decode
-from streams.core.events import EventOrigin
+from streams.core.events import EventOrigin, LeadEvent
 from streams.settings import Settings
 from streams.worker.batching import REKEY_BATCH, RekeyBuffer
 from streams.worker.codec import dead_letter_of, encode_lead_event, partition_key, to_lead_event
@@ -50,34 +50,54 @@ class IngestBatch:
     dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An input value that passed: the core's event and its re-keyed encoding."""
+
+    event: LeadEvent
+    encoded: bytes
+
+
+def judge(
+    kind: TopicKind,
+    value: bytes | None,
+    not_after_ms: int | None = None,
+    origin: EventOrigin | None = None,
+) -> Accepted | Rejection:
+    """What the ingest stage makes of one input value: the event it re-keys, or why the
+    value is dead-lettered (it breaks the contract, cannot be carried on, or occurred after
+    not_after_ms: the wall clock plus the tolerated clock skew, when given)."""
+    decoded = decode(kind, value)
+    if isinstance(decoded, Rejection):
+        return decoded
+    try:
+        event = to_lead_event(decoded, origin)
+        encoded = encode_lead_event(event)
+    except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
+        return Rejection("invalid_value", f"the event cannot be encoded: {exc}")
+    if not_after_ms is not None and event.at_ms > not_after_ms:
+        return from_future(event.at_ms, not_after_ms)
+    return Accepted(event, encoded)
+
+
 def rekey(
     messages: Iterable[ConsumerRecord[bytes, bytes]],
     kinds: Mapping[str, TopicKind],
     partitions: int,
     not_after_ms: int | None = None,
 ) -> IngestBatch:
-    """Validate messages (any input topics, in order) and group the valid events into one
-    events-by-lead record per partition (see RekeyBuffer); invalid ones become dead letters,
-    and so do events that occurred after not_after_ms (the wall clock plus the tolerated
-    clock skew, when given)."""
+    """Judge messages (any input topics, in order) and group the accepted events into one
+    events-by-lead record per partition (see RekeyBuffer); the others become dead letters."""
     batch = IngestBatch()
     pending = RekeyBuffer(partitions)
     for message in messages:
         kind = kinds[message.topic]
-        decoded = decode(kind, message.value)
-        if not isinstance(decoded, Rejection):
-            try:
-                origin = EventOrigin(kind, message.partition, message.offset)
-                lead_event = to_lead_event(decoded, origin)
-                key, value = partition_key(lead_event), encode_lead_event(lead_event)
-            except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
-                decoded = Rejection("invalid_value", f"the event cannot be encoded: {exc}")
-            else:
-                if not_after_ms is None or lead_event.at_ms <= not_after_ms:
-                    batch.records += pending.add(key, value)
-                    continue
-                decoded = from_future(lead_event.at_ms, not_after_ms)
-        batch.dead_letters.append((message.key, dead_letter_of(message, decoded)))
+        origin = EventOrigin(kind, message.partition, message.offset)
+        judged = judge(kind, message.value, not_after_ms, origin)
+        if isinstance(judged, Rejection):
+            batch.dead_letters.append((message.key, dead_letter_of(message, judged)))
+        else:
+            batch.records += pending.add(partition_key(judged.event), judged.encoded)
     batch.records += pending.drain()
     return batch
 

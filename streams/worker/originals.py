@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -32,6 +32,14 @@ class OriginalMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+
+
+class OriginalSource(Protocol):
+    """Reads an input message back by its origin (InputReader, or a stand-in in tests)."""
+
+    async def read(self, origin: EventOrigin) -> OriginalMessage | None:
+        """The message at origin, or None when it cannot be read."""
+        ...
 
 
 class InputReader(Service):

@@ -10,9 +10,16 @@ from faust.types import Message
 from mode import Service
 
 from schemas.decode import Rejection
+from streams.core.events import EventOrigin
 from streams.settings import Settings
 from streams.worker.codec import encode_dead_letter
 from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.worker.originals import OriginalSource
+
+NOT_READ_BACK = (
+    " (the input message could not be read back: this dead letter holds the event as"
+    " leadq re-keyed it)"
+)
 
 
 class RecordSender(Protocol):
@@ -37,8 +44,41 @@ class DeadLetters:
     """Sends rejected messages, or single events of a batched record, to the dead-letter
     topic (through faust's producer)."""
 
-    def __init__(self, topic: TopicSender) -> None:
+    def __init__(self, topic: TopicSender, originals: OriginalSource | None = None) -> None:
         self.topic = topic
+        self.originals = originals  # reads an event's input message back by its origin
+
+    async def send_event(
+        self,
+        message: Message,
+        rejection: Rejection,
+        key: bytes,
+        value: bytes,
+        origin: EventOrigin | None,
+    ) -> None:
+        """Dead-letter one event of a batched record as the input message it came from
+        (read back at its origin: topic, partition, offset, key and bytes as produced).
+        When that message cannot be read (retention deleted it), the dead letter holds the
+        re-keyed record's position and the event in leadq's re-keyed form, and says so."""
+        original = None
+        if origin is not None and self.originals is not None:
+            original = await self.originals.read(origin)
+        if original is None:
+            if origin is not None:
+                rejection = Rejection(rejection.code, f"{rejection.message}{NOT_READ_BACK}")
+            await self.send(message, rejection, key, value)
+            return
+        await self.topic.send(
+            key=original.key,
+            value=encode_dead_letter(
+                source_topic=original.topic,
+                partition=original.partition,
+                offset=original.offset,
+                key=original.key,
+                value=original.value,
+                rejection=rejection,
+            ),
+        )
 
     async def send(
         self,

@@ -147,9 +147,17 @@ class QualifyAgent:
     async def dead_letter(
         self, event: EventT, rejection: Rejection, key: bytes, item: LeadEvent | Tick
     ) -> None:
-        """Dead-letter one item of a record (retried; a lasting failure stops the worker)."""
+        """Dead-letter one item of a record as the input message it came from (retried; a
+        lasting failure stops the worker)."""
+        origin = item.origin if isinstance(item, LeadEvent) else None
         await retry_or_stop(
-            "dead-lettering", self.dead_letters.send, event.message, rejection, key, encoded(item)
+            "dead-lettering",
+            self.dead_letters.send_event,
+            event.message,
+            rejection,
+            key,
+            encoded(item),
+            origin,
         )
 
     async def queue_sends(

@@ -5,16 +5,24 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from unittest.mock import create_autospec
 
 import orjson
 import pytest
 
+from streams.core.qualify import Qualifier
 from streams.core.ruleset import preset_texts
 from streams.settings import Settings
 from streams.worker.app import Worker
 from streams.worker.codec import decode_state
 from streams.worker.timers import encode_tick
-from tests.support.agents import AGENT_TIMEOUT_S, Recorder, ingest, recording_worker
+from tests.support.agents import (
+    AGENT_TIMEOUT_S,
+    RecordedInputs,
+    Recorder,
+    ingest,
+    recording_worker,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,8 +41,13 @@ def make_worker(tmp_path: Path, rules: str) -> tuple[Worker, dict[str, Recorder]
     return recording_worker(Settings(topic_prefix="agents.", data_dir=tmp_path, rules=rules))
 
 
-def ingest_web(worker: Worker, outputs: dict[str, Recorder], values: list[dict[str, Any]]) -> None:
-    ingest(worker, outputs, "website", *[(None, orjson.dumps(value)) for value in values])
+def ingest_web(
+    worker: Worker,
+    outputs: dict[str, Recorder],
+    values: list[dict[str, Any]],
+    key: bytes | None = None,
+) -> None:
+    ingest(worker, outputs, "website", *[(key, orjson.dumps(value)) for value in values])
 
 
 async def qualify_all(worker: Worker, outputs: dict[str, Recorder]) -> None:
@@ -112,10 +125,14 @@ async def test_a_visitor_identified_as_two_leads_is_dead_lettered(tmp_path: Path
     worker, outputs = make_worker(tmp_path, "default")
     first = web("i1", "identify", anonymous_id="v-9", lead_id="L-3")
     second = web("i2", "identify", anonymous_id="v-9", lead_id="L-4")
-    ingest_web(worker, outputs, [first, second])
+    ingest_web(worker, outputs, [first, second], key=b"tracker-v-9")
     await qualify_all(worker, outputs)
     [(key, dead)] = outputs["dead_letter"].sent
-    assert key == b"anon:v-9"
+    # The dead letter is the input message as produced: its topic, offset, key and bytes.
+    assert key == b"tracker-v-9"
+    assert dead["key"] == "tracker-v-9"
+    assert (dead["source_topic"], dead["offset"]) == (worker.topics.inputs["website"], 1)
+    assert dead["value"] == orjson.dumps(second).decode()
     assert dead["error"]["code"] == "identity_conflict"
     assert "L-3" in dead["error"]["message"]
     assert "L-4" in dead["error"]["message"]
@@ -143,7 +160,40 @@ async def test_a_too_late_event_is_dead_lettered_when_the_ruleset_says_so(
     ingest_web(worker, outputs, [recent, old])
     await qualify_all(worker, outputs)
     [(key, dead)] = outputs["dead_letter"].sent
-    assert key == b"L-5"
+    assert key is None  # produced without a key
+    assert dead["key"] is None
+    assert (dead["source_topic"], dead["offset"]) == (worker.topics.inputs["website"], 1)
+    assert dead["value"] == orjson.dumps(old).decode()
     assert dead["error"]["code"] == "too_late"
-    assert orjson.loads(dead["value"])["i"] == "p1"
     assert set(decode_state(worker.table[b"L-5"]).seen) == {"p2"}
+
+
+async def test_an_event_the_rules_fail_on_is_dead_lettered_as_produced(tmp_path: Path) -> None:
+    worker, outputs = make_worker(tmp_path, "default")
+    failing = create_autospec(Qualifier, spec_set=True, instance=True)
+    failing.process.side_effect = RuntimeError("a bug in the rules")
+    worker.agent.qualifier = failing
+    download = web("d1", "content_download", lead_id="L-6", properties={"asset": "x.pdf"})
+    ingest_web(worker, outputs, [download], key=b"L-6")
+    await qualify_all(worker, outputs)
+    [(key, dead)] = outputs["dead_letter"].sent
+    assert key == b"L-6"
+    assert dead["source_topic"] == worker.topics.inputs["website"]
+    assert dead["value"] == orjson.dumps(download).decode()
+    assert dead["error"]["code"] == "processing_error"
+    assert "a bug in the rules" in dead["error"]["message"]
+
+
+async def test_a_dead_letter_whose_input_message_is_gone_says_so(tmp_path: Path) -> None:
+    worker, outputs = make_worker(tmp_path, "default")
+    first = web("i1", "identify", anonymous_id="v-7", lead_id="L-7")
+    second = web("i2", "identify", anonymous_id="v-7", lead_id="L-8")
+    ingest_web(worker, outputs, [first, second])
+    inputs = worker.agent.dead_letters.originals
+    assert isinstance(inputs, RecordedInputs)
+    inputs.messages.clear()  # as if retention had deleted the input messages
+    await qualify_all(worker, outputs)
+    [(_, dead)] = outputs["dead_letter"].sent
+    assert dead["error"]["code"] == "identity_conflict"
+    assert "could not be read back" in dead["error"]["message"]
+    assert orjson.loads(dead["value"])["i"] == "i2"

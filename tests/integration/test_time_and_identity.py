@@ -139,4 +139,5 @@ async def test_a_visitor_history_counts_for_its_lead_across_two_workers(
     assert len(records) == len(pairs)
     [letter] = dead
     assert letter["error"]["code"] == "identity_conflict"
-    assert orjson.loads(letter["value"])["i"] == conflict["event_id"]
+    assert letter["value"] == orjson.dumps(conflict).decode()  # as produced
+    assert letter["source_topic"] == settings.topic("leads.website")

@@ -9,9 +9,11 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from schemas.decode import TopicKind
+from streams.core.events import EventOrigin
 from streams.settings import Settings
 from streams.worker.app import Worker, build
 from streams.worker.ingest import rekey
+from streams.worker.originals import OriginalMessage
 from streams.worker.topics import TopicNames
 
 AGENT_TIMEOUT_S = 10.0
@@ -50,6 +52,20 @@ class RecordingOutputs:
         return await self.by_topic[topic].send(key=key, value=value, partition=partition)
 
 
+class RecordedInputs:
+    """Stands in for the worker's InputReader (OriginalSource): the input messages that
+    `ingest` passed through, read back by their origin."""
+
+    def __init__(self) -> None:
+        self.messages: dict[tuple[str, int, int], OriginalMessage] = {}
+
+    def add(self, kind: str, message: OriginalMessage) -> None:
+        self.messages[(kind, message.partition, message.offset)] = message
+
+    async def read(self, origin: EventOrigin) -> OriginalMessage | None:
+        return self.messages.get((origin.topic, origin.partition, origin.offset))
+
+
 def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
     """A worker whose qualify agent sends to Recorders (by_lead, stage_changes, dead_letter)
     instead of Kafka."""
@@ -62,7 +78,12 @@ def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
             names.dead_letter: recorders["dead_letter"],
         }
     )
-    worker = build(settings, outputs=outputs, dead_letter_sender=recorders["dead_letter"])
+    worker = build(
+        settings,
+        outputs=outputs,
+        dead_letter_sender=recorders["dead_letter"],
+        originals=RecordedInputs(),
+    )
     return worker, recorders
 
 
@@ -79,6 +100,10 @@ def ingest(
         ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, 0, len(value), ())
         for offset, (key, value) in enumerate(messages)
     ]
+    inputs = worker.agent.dead_letters.originals
+    if isinstance(inputs, RecordedInputs):
+        for m in fetched:
+            inputs.add(kind, OriginalMessage(m.topic, m.partition, m.offset, m.key, m.value))
     batch = rekey(fetched, {topic: kind}, worker.settings.partitions)
     for record in batch.records:
         outputs["by_lead"].record(record["key"], record["value"], record["partition"])

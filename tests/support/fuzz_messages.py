@@ -2,7 +2,8 @@
 
 Every message is a :class:`FuzzMessage` ``(kind, key, value, expected_valid)``: the input
 topic kind, the Kafka key and value bytes, and whether leadq must accept the value. The
-last one is computed by running :func:`schemas.decode.decode` on the bytes, never guessed:
+last one is computed by running the ingest stage's :func:`judge` on the bytes (with the
+default clock skew, as of ``NOT_AFTER_MS``), never guessed:
 a mutation meant to break a message sometimes leaves it valid (an optional field removed,
 a timestamp that happens to exist), and then leadq must accept it.
 
@@ -35,8 +36,10 @@ from schemas.decode import (
     TOPIC_KINDS,
     Rejection,
     TopicKind,
-    decode,
 )
+from streams.settings import DEFAULT_MAX_CLOCK_SKEW_S
+from streams.worker.ingest import judge
+from streams.worker.wall_clock import wall_ms
 
 # The broker's default message.max.bytes is 1048588 bytes per record batch; a record with
 # a short key and a value of this size fits with room to spare (batch and record headers
@@ -110,9 +113,33 @@ class FuzzMessage(NamedTuple):
     expected_valid: bool
 
 
+# A worker with the default clock skew that reads a message after this module was imported
+# dead-letters events dated after NOT_AFTER_MS as `from_future` (its wall clock only moves
+# on). Whether it takes one dated a little later depends on when it reads it: see
+# near_the_future_cutoff.
+NOT_AFTER_MS: Final = wall_ms() + int(DEFAULT_MAX_CLOCK_SKEW_S * 1000)
+_AMBIGUOUS_BEFORE_MS: Final = 3_600_000
+_AMBIGUOUS_AFTER_MS: Final = 86_400_000
+
+
 def make_message(kind: TopicKind, key: bytes | None, value: bytes | None) -> FuzzMessage:
-    """A message with ``expected_valid`` computed by ``schemas.decode.decode``."""
-    return FuzzMessage(kind, key, value, not isinstance(decode(kind, value), Rejection))
+    """A message with ``expected_valid`` computed by the ingest stage's ``judge``."""
+    return FuzzMessage(kind, key, value, accepted(kind, value))
+
+
+def accepted(kind: TopicKind, value: bytes | None) -> bool:
+    """Whether the ingest stage accepts a value read now (or later) with the default skew."""
+    return not isinstance(judge(kind, value, NOT_AFTER_MS), Rejection)
+
+
+def near_the_future_cutoff(message: FuzzMessage) -> bool:
+    """Whether the message is an event dated so close to NOT_AFTER_MS (from an hour before
+    to a day after) that a worker reading it at another moment would judge it otherwise."""
+    judged = judge(message.kind, message.value)
+    if isinstance(judged, Rejection):
+        return False
+    at_ms = judged.event.at_ms
+    return NOT_AFTER_MS - _AMBIGUOUS_BEFORE_MS < at_ms <= NOT_AFTER_MS + _AMBIGUOUS_AFTER_MS
 
 
 # --------------------------------------------------------------------------- JSON text
