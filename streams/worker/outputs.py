@@ -12,7 +12,7 @@ from mode import Service
 from schemas.decode import Rejection
 from streams.core.events import EventOrigin
 from streams.settings import Settings
-from streams.worker.codec import encode_dead_letter
+from streams.worker.codec import dead_letter_of, encode_dead_letter
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.originals import OriginalSource
 
@@ -68,17 +68,7 @@ class DeadLetters:
                 rejection = Rejection(rejection.code, f"{rejection.message}{NOT_READ_BACK}")
             await self.send(message, rejection, key, value)
             return
-        await self.topic.send(
-            key=original.key,
-            value=encode_dead_letter(
-                source_topic=original.topic,
-                partition=original.partition,
-                offset=original.offset,
-                key=original.key,
-                value=original.value,
-                rejection=rejection,
-            ),
-        )
+        await self.topic.send(key=original.key, value=dead_letter_of(original, rejection))
 
     async def send(
         self,
