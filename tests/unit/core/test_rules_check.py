@@ -63,14 +63,14 @@ def test_toml_syntax_errors_give_the_position(tmp_path: Path) -> None:
     path = tmp_path / "rules.toml"
     path.write_text('name = "x"\nversion = \n')
     result = runner.invoke(app, ["rules", "check", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "line 2" in result.output
     assert "Traceback" not in result.output
 
 
 def test_missing_file_is_one_clear_sentence() -> None:
     result = runner.invoke(app, ["rules", "check", "/no/such/rules.toml"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no such preset or file" in result.output
 
 
@@ -107,7 +107,7 @@ def test_demotion_without_decay_is_reported_at_the_demotion_table(tmp_path: Path
     path = tmp_path / "rules.toml"
     path.write_text(text)
     result = runner.invoke(app, ["rules", "check", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"line {line_of(text, '[demotion]')}:" in result.output
     assert "engagement.half_life" in result.output
 
@@ -123,6 +123,6 @@ def assert_reported_at_its_line(
     path = tmp_path / "rules.toml"
     path.write_text(broken)
     result = runner.invoke(app, ["rules", "check", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"line {line_of(broken, new.strip())}:" in result.output
     assert expected in result.output
