@@ -105,10 +105,7 @@ class Match(_Rule):
     @classmethod
     def _parse_tests(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {
-                k: (Comparison.model_validate(v) if isinstance(v, dict) else v)
-                for k, v in data.items()
-            }
+            return {k: (_comparison(k, v) if isinstance(v, dict) else v) for k, v in data.items()}
         return data
 
     @model_validator(mode="after")
@@ -131,6 +128,16 @@ class Match(_Rule):
             if not isinstance(test, str | int | float | bool | list | Comparison):
                 raise ValueError(f"property {name!r}: use a value, a list, or {{gte = ...}}")
         return self
+
+
+def _comparison(name: str, bounds: dict[str, Any]) -> Comparison:
+    try:
+        return Comparison.model_validate(bounds)
+    except ValidationError:
+        raise ValueError(
+            f"property {name!r}: a comparison is a table of numbers such as {{ gte = 10 }}"
+            " (keys gte, gt, lte, lt)"
+        ) from None
 
 
 class Signal(_Rule):
@@ -173,8 +180,10 @@ class ProfileCondition(_Rule):
         if self.profile not in PROFILE_FIELD_NAMES:
             raise ValueError(
                 f"unknown profile field {self.profile!r}"
-                f"{did_you_mean(self.profile, PROFILE_FIELD_NAMES)}"
-                f" (known: {', '.join(sorted(PROFILE_FIELD_NAMES))})"
+                + (
+                    did_you_mean(self.profile, PROFILE_FIELD_NAMES)
+                    or f" (known: {', '.join(sorted(PROFILE_FIELD_NAMES))})"
+                )
             )
         return self
 
@@ -240,7 +249,16 @@ class FitRule(_Rule):
     rule: str
     description: str
     points: float
-    when: ProfileCondition | AllCondition | AnyCondition
+    when: Annotated[
+        Annotated[ProfileCondition, Tag("profile")]
+        | Annotated[AllCondition, Tag("all")]
+        | Annotated[AnyCondition, Tag("any")],
+        Discriminator(
+            _condition_tag,
+            custom_error_type="condition",
+            custom_error_message="a fit rule's condition needs one of the keys profile, all, any",
+        ),
+    ]
 
 
 class StageRule(_Rule):
@@ -264,7 +282,20 @@ class ScoreCap(_Rule):
     score: Literal["engagement", "fit"]
     max: float
     description: str
-    when: ProfileCondition | AllCondition | AnyCondition | NotCondition | SignalCondition
+    when: Annotated[
+        Annotated[ProfileCondition, Tag("profile")]
+        | Annotated[AllCondition, Tag("all")]
+        | Annotated[AnyCondition, Tag("any")]
+        | Annotated[NotCondition, Tag("not")]
+        | Annotated[SignalCondition, Tag("signal")],
+        Discriminator(
+            _condition_tag,
+            custom_error_type="condition",
+            custom_error_message=(
+                "a score cap's condition needs one of the keys profile, all, any, not, signal"
+            ),
+        ),
+    ]
 
 
 class Engagement(_Rule):
@@ -398,7 +429,7 @@ def parse_ruleset(text: str, source: str = "<rules>") -> Ruleset:
     try:
         return Ruleset.model_validate(data)
     except ValidationError as exc:
-        problems = [describe(err, text, Ruleset, _LOC_TAGS) for err in exc.errors()]
+        problems = [describe(err, text, Ruleset, _LOC_TAGS, data) for err in exc.errors()]
         raise RulesetError(source, list(dict.fromkeys(problems))) from None
 
 
@@ -429,9 +460,5 @@ def preset_texts() -> Mapping[str, str]:
     return {name: base.joinpath(f"{name}.toml").read_text("utf-8") for name in PRESETS}
 
 
-# Union tags in validation locations: condition keys, and model names of plain unions.
-_TAGGED: list[type[BaseModel]] = [*_CONDITION_CLASSES.values(), Comparison]
-_LOC_TAGS: dict[str, type[BaseModel]] = {
-    **_CONDITION_CLASSES,
-    **{cls.__name__: cls for cls in _TAGGED},
-}
+# Union tags in validation locations: the condition keys.
+_LOC_TAGS: dict[str, type[BaseModel]] = dict(_CONDITION_CLASSES)

@@ -79,7 +79,21 @@ def shown(value: Any) -> str:
     return number(value)
 
 
-def place(path: Iterable[Any]) -> str:
+def _named(data: Any, table: str, index: int) -> str:
+    """'disqualifier 'opted_out'' (by its reason or rule id) or 'disqualifier 3'."""
+    item = data.get(table) if isinstance(data, dict) else None
+    entry = item[index] if isinstance(item, list) and index < len(item) else None
+    name = (
+        entry.get("reason" if table == "disqualify" else "rule")
+        if isinstance(entry, dict)
+        else None
+    )
+    if isinstance(name, str) and re.match(ID_PATTERN, name):
+        return f"{_LISTS[table]} '{name}'"
+    return f"{_LISTS[table]} {index + 1}"
+
+
+def place(path: Iterable[Any], data: Any = None) -> str:
     """A location as a person says it: signal 'x' match #1, sql criteria, disqualifier 2."""
     parts = list(path)
     words: list[str] = []
@@ -93,8 +107,8 @@ def place(path: Iterable[Any]) -> str:
         elif part == "stages" and isinstance(after, str):
             words.append(after)
             i += 2
-        elif part in _LISTS and isinstance(after, int):
-            words.append(f"{_LISTS[part]} {after + 1}")
+        elif part in _LISTS and isinstance(after, int) and i == 0:
+            words.append(_named(data, part, after))
             i += 2
         else:
             words.append(f"#{part + 1}" if isinstance(part, int) else str(part))
@@ -103,18 +117,18 @@ def place(path: Iterable[Any]) -> str:
 
 
 def readable(loc: tuple[Any, ...], tags: Tags) -> list[Any]:
-    """A validation location without pydantic's union tags ('signal', 'all', class names)."""
+    """A validation location without pydantic's union tags ('signal', 'all' ...)."""
     out: list[Any] = []
     previous_was_tag = False
     for i, part in enumerate(loc):
         before = loc[i - 1] if i > 0 else None
         # A condition tag follows the key that holds a condition, or a list index, never
-        # another tag; a model's class name tags a member of a plain union.
+        # another tag.
         is_tag = (
-            part in CONDITION_KEYS
+            part in tags
             and not previous_was_tag
             and (before in ("criteria", "when", "not") or isinstance(before, int))
-        ) or (isinstance(part, str) and part[:1].isupper() and part in tags)
+        )
         previous_was_tag = is_tag
         if not is_tag:
             out.append(part)
@@ -226,6 +240,10 @@ def _sentence(err: ErrorDetails, root: type[BaseModel], tags: Tags) -> tuple[lis
     key = path[-1] if path else None
     parent = path[:-1]
     name = f"entry #{key + 1}" if isinstance(key, int) else str(key)
+    if key == "[key]" and len(path) >= 2 and kind != "string_pattern_mismatch":
+        # A table name (e.g. [stages.sqox]) that is not one of the allowed ones.
+        expected = ctx.get("expected") or _EXPECTED.get(kind, "something else")
+        return path[:-2], f"'{path[-2]}' is not allowed here; use {expected}"
     if kind == "missing":
         return parent, f"{name} is missing"
     if kind == "extra_forbidden":
@@ -248,22 +266,28 @@ def _sentence(err: ErrorDetails, root: type[BaseModel], tags: Tags) -> tuple[lis
     if kind in _BOUNDS:
         bound, words = _BOUNDS[kind]
         return parent, f"{name} must be {words} {number(ctx.get(bound))}, not {shown(value)}"
+    if kind == "string_too_short":
+        return parent, f"{name} must not be empty"
     if kind == "too_short":
-        if isinstance(value, str):
-            return parent, f"{name} must not be empty"
         return parent, f"{name} needs at least {ctx.get('min_length')} entry"
-    if kind == "condition":
+    if kind in ("condition", "union_tag_invalid"):
+        # Which condition keys this place takes: named in the message or the expected tags.
+        said = err["msg"] if kind == "condition" else str(ctx.get("expected_tags"))
+        allowed = [k for k in CONDITION_KEYS if re.search(rf"\b{k}\b", said)]
         given = [k for k in value if isinstance(k, str)] if isinstance(value, dict) else []
-        hints = [did_you_mean(k, CONDITION_KEYS) for k in given]
+        hints = [did_you_mean(k, allowed) for k in given if k not in allowed]
         hint = next((h for h in hints if h), "")
-        return path, f"a condition needs one of the keys {', '.join(CONDITION_KEYS)}{hint}"
+        return path, f"a condition needs one of the keys {', '.join(allowed)}{hint}"
     if kind in ("value_error", "assertion_error") and "error" in ctx:
         return path, str(ctx["error"])
     return path, err["msg"]
 
 
-def describe(err: ErrorDetails, text: str, root: type[BaseModel], tags: Tags) -> str:
-    """One problem: 'line N: <where>: <what>' (without the line when it cannot be found)."""
+def describe(
+    err: ErrorDetails, text: str, root: type[BaseModel], tags: Tags, data: Any = None
+) -> str:
+    """One problem: 'line N: <where>: <what>' (without the line when it cannot be found);
+    `data` (the parsed TOML) lets a disqualifier or fit rule be named by its id."""
     ctx = err.get("ctx") or {}
     if err["type"] == "unknown_reference":
         line = _reference_line(text, list(ctx["at"]), str(ctx["key"]), str(ctx["name"]))
@@ -272,4 +296,4 @@ def describe(err: ErrorDetails, text: str, root: type[BaseModel], tags: Tags) ->
     loc = tuple(err["loc"])
     line = locate(text, readable(loc, tags)) if loc else _mentioned_line(text, what)
     prefix = f"line {line}: " if line else ""
-    return f"{prefix}{place(where)}: {what}" if where else f"{prefix}{what}"
+    return f"{prefix}{place(where, data)}: {what}" if where else f"{prefix}{what}"

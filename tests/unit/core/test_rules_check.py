@@ -223,8 +223,36 @@ LIBRARY_WORDING = ("Value error", "Input should", "String should", "Field requir
             "default",
             'when = { signal = "opted_out" }',
             'when = { signall = "opted_out" }',
-            "disqualifier 5 when: a condition needs one of the keys signal, score, profile, all,"
-            " any, not (did you mean 'signal'?)",
+            "disqualifier 'opted_out' when: a condition needs one of the keys signal, score,"
+            " profile, all, any, not (did you mean 'signal'?)",
+        ),
+        (
+            "default",
+            'when = { profile = "email_domain", in_list = "free_mail" }',
+            'when = { profil = "email_domain", in_list = "free_mail" }',
+            "fit rule 'free_mail' when: a condition needs one of the keys profile, all, any"
+            " (did you mean 'profile'?)",
+        ),
+        (
+            "default",
+            'when = { profile = "email_domain", in_list = "free_mail" }',
+            'when = { profile = "email_domian", in_list = "free_mail" }',
+            "fit rule 'free_mail' when: unknown profile field 'email_domian'"
+            " (did you mean 'email_domain'?)",
+        ),
+        (
+            "default",
+            "[stages.sqo]",
+            "[stages.sqox]",
+            "stages: 'sqox' is not allowed here; use 'sql'",
+        ),
+        ("default", 'name = "default"', 'name = ""', "name must not be empty"),
+        (
+            "default",
+            'match = [{ type = "webinar_attended" }]',
+            'match = [{ type = "page_view", url = { gte = "x" } }]',
+            "signal 'webinar_attended' match #1: property 'url': a comparison is a table of"
+            " numbers such as { gte = 10 }",
         ),
     ],
 )
@@ -240,7 +268,9 @@ def test_problems_are_said_in_plain_words_at_their_line(
     assert result.exit_code == 2
     # The changed line; for the removed description, the table it was in.
     needle = new.strip() or "[signals.pricing_request]"
-    assert f"  line {line_of(broken, needle)}: {expected}\n" in result.output, result.output
+    problems = result.output.splitlines()[1:]
+    assert len(problems) == 1, result.output
+    assert problems[0].startswith(f"  line {line_of(broken, needle)}: {expected}"), result.output
     for words in LIBRARY_WORDING:
         assert words not in result.output
 
