@@ -171,12 +171,20 @@ def locate(text: str, path: list[Any]) -> int | None:
     return best
 
 
-def _mentioned_line(text: str, message: str) -> int | None:
-    """For a whole-ruleset problem: the line of the first table ([x]) the message names."""
+def _mentioned_line(text: str, message: str, keys: Iterable[str]) -> int | None:
+    """For a whole-ruleset problem: the line of the first table ([x]) the message names,
+    else of the first top-level key (`x = ...`) it names."""
     lines = text.splitlines()
     for table in re.findall(r"\[([a-z_.]+)\]", message):
         for n, line in enumerate(lines, start=1):
             if line.strip() == f"[{table}]":
+                return n
+    named = [word for word in re.findall(r"[a-z_]+", message) if word in set(keys)]
+    for word in named:
+        for n, line in enumerate(lines, start=1):
+            if line.strip().startswith("["):
+                break  # top-level keys come before the first table
+            if re.match(rf"\s*{word}\s*=", line):
                 return n
     return None
 
@@ -294,6 +302,9 @@ def describe(
         return f"line {line}: {err['msg']}" if line else err["msg"]
     where, what = _sentence(err, root, tags)
     loc = tuple(err["loc"])
-    line = locate(text, readable(loc, tags)) if loc else _mentioned_line(text, what)
+    if loc:
+        line = locate(text, readable(loc, tags))
+    else:
+        line = _mentioned_line(text, what, root.model_fields)
     prefix = f"line {line}: " if line else ""
     return f"{prefix}{place(where, data)}: {what}" if where else f"{prefix}{what}"

@@ -314,3 +314,16 @@ def test_a_whole_number_where_a_number_is_due_is_fine() -> None:
 def test_a_directory_is_not_a_ruleset(tmp_path: Path) -> None:
     with pytest.raises(RulesetError, match="is a directory"):
         load_ruleset(str(tmp_path))
+
+
+def test_a_whole_ruleset_problem_points_at_the_key_it_names(tmp_path: Path) -> None:
+    text = preset_texts()["default"].replace(
+        "requalify = false", 'requalify = false\ncooldown = "1d"'
+    )
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    result = runner.invoke(app, ["rules", "check", str(path)])
+    assert result.exit_code == 2
+    assert f"  line {line_of(text, 'cooldown =')}: cooldown only applies with requalify = true" in (
+        result.output
+    )
