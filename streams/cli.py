@@ -5,18 +5,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperGroup
 
 from streams.broker.cli import broker_app
 from streams.core.ruleset import PRESETS, RulesetError, load_ruleset
 from streams.settings import Settings
 
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (an invalid option value, a missing file, an unknown command) as one
+    `error: ...` line on stderr with exit code 2, like every other error of leadq."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        call = (args, prog_name, complete_var, False, windows_expand_args)
+        if not standalone_mode:
+            return super().main(*call, **extra)
+        try:
+            code = super().main(*call, **extra)
+        except typer.TyperException as exc:
+            # No arguments: the help is already shown (as Typer does, by the class name).
+            if type(exc).__name__ != "NoArgsIsHelpError":
+                typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="leadq",
+    cls=OneLineErrors,
     help="Real-time sales-lead qualifier: Kafka events in, SQL/SQO stage changes out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -32,10 +66,45 @@ RulesOption = Annotated[
 ]
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
+# Exit codes (docs/cli.md): 0 success, 1 a failure while running, 2 bad usage or bad input.
+FAILED = 1
+BAD_INPUT = 2
+
+
+def fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
     """Print one clear sentence to stderr and return the exit to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def kafka_failed(settings: Settings, exc: BaseException) -> typer.Exit:
+    """Kafka could not be used: a failure while running."""
+    detail, kind = str(exc), type(exc).__name__
+    if not detail.startswith(kind):
+        detail = f"{kind}: {detail}"
+    return fail(
+        f"cannot use Kafka at {settings.kafka_bootstrap_servers} ({detail});"
+        " check KAFKA_BOOTSTRAP_SERVERS and credentials",
+        FAILED,
+    )
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"leadq {version('leadq')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -50,7 +119,9 @@ def load_settings(**overrides: Any) -> Settings:
 @app.command()
 def run(
     rules: RulesOption = None,
-    loglevel: Annotated[str, typer.Option(help="crit, error, warn, info or debug")] = "warn",
+    loglevel: Annotated[
+        Literal["crit", "error", "warn", "info", "debug"], typer.Option(help="Worker log level.")
+    ] = "warn",
 ) -> None:
     """Run a qualifier worker (scale out by starting more with the same settings)."""
     from aiokafka.errors import KafkaError
@@ -65,38 +136,53 @@ def run(
     try:
         run_worker(settings, loglevel=loglevel)
     except (KafkaError, TimeoutError, OSError) as exc:
-        raise fail(
-            f"cannot use Kafka at {settings.kafka_bootstrap_servers}"
-            f" ({type(exc).__name__}: {exc}); check KAFKA_BOOTSTRAP_SERVERS and credentials"
-        ) from None
+        raise kafka_failed(settings, exc) from None
 
 
 @app.command()
 def demo(
-    leads: Annotated[int, typer.Option(help="Simulated leads besides the article's.")] = 500,
+    leads: Annotated[int, typer.Option(min=0, help="Simulated leads besides the article's.")] = 500,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
-    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 400.0,
+    rate: Annotated[float, typer.Option(min=1, help="Simulated events per second.")] = 400.0,
 ) -> None:
     """The main job end to end: broker, worker, the article's scenarios, simulated traffic."""
+    from aiokafka.errors import KafkaError
+
+    from streams.broker.errors import BrokerError
     from streams.tools.demo import run_demo
 
     settings = load_settings()
-    code = asyncio.run(run_demo(settings, leads=leads, seed=seed, rate=rate))
+    try:
+        code = asyncio.run(run_demo(settings, leads=leads, seed=seed, rate=rate))
+    except BrokerError as exc:
+        raise fail(str(exc), FAILED) from None
+    except (KafkaError, TimeoutError, OSError) as exc:
+        raise kafka_failed(settings, exc) from None
     raise typer.Exit(code)
 
 
 @app.command()
 def simulate(
-    leads: Annotated[int, typer.Option(help="Number of leads.")] = 1000,
-    rate: Annotated[float, typer.Option(help="Events per second (0 = as fast as possible).")] = 0,
+    leads: Annotated[int, typer.Option(min=0, help="Number of leads.")] = 1000,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Events per second (0 = as fast as possible).")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same traffic.")] = 1,
     events_out: Annotated[
         Path | None,
-        typer.Option(help="Write the events to this JSON Lines file (then nothing goes to Kafka)."),
+        typer.Option(
+            dir_okay=False,
+            writable=True,
+            help="Write the events to this JSON Lines file (then nothing goes to Kafka).",
+        ),
     ] = None,
     outcomes_out: Annotated[
         Path | None,
-        typer.Option(help="Write each lead's outcome (won/lost) to this CSV file (no Kafka)."),
+        typer.Option(
+            dir_okay=False,
+            writable=True,
+            help="Write each lead's outcome (won/lost) to this CSV file (no Kafka).",
+        ),
     ] = None,
 ) -> None:
     """Produce realistic, reproducible mixed traffic to the input topics (or to files)."""
@@ -113,20 +199,39 @@ def simulate(
                 write_outcomes(simulated_outcomes(leads, seed), outcomes_out)
                 typer.echo(f"wrote {leads} outcomes to {outcomes_out}")
         except OSError as exc:
-            raise fail(f"cannot write {exc.filename}: {exc.strerror}") from None
+            raise fail(f"cannot write {exc.filename}: {exc.strerror}", FAILED) from None
         return
+    from aiokafka.errors import KafkaError
+
     settings = load_settings()
     typer.echo(f"producing {len(events)} events for {leads} leads", err=True)
-    sent = asyncio.run(produce(settings, events, rate or None))
+    try:
+        sent = asyncio.run(produce(settings, events, rate or None))
+    except (KafkaError, TimeoutError, OSError) as exc:
+        raise kafka_failed(settings, exc) from None
     typer.echo(f"sent {sent} events")
 
 
 @app.command()
 def backtest(
     events: Annotated[
-        Path, typer.Option(help="Recorded input events, one JSON object per line, any order.")
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="Recorded input events, one JSON object per line, any order.",
+        ),
     ],
-    outcomes: Annotated[Path, typer.Option(help="CSV lead_id,outcome (won/converted = positive).")],
+    outcomes: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="CSV lead_id,outcome (won/converted = positive).",
+        ),
+    ],
     rules: Annotated[
         str,
         typer.Option(
@@ -139,7 +244,10 @@ def backtest(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of a table.")
     ] = False,
-    plot: Annotated[Path | None, typer.Option(help="Write a funnel chart (PNG) here.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(dir_okay=False, writable=True, help="Write a funnel chart (PNG) here."),
+    ] = None,
     progress: Annotated[
         bool | None,
         typer.Option(help="Progress bars on stderr (default: when stderr is a terminal)."),
@@ -168,14 +276,14 @@ def backtest(
     except BacktestError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
-        raise fail(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
+        raise fail(f"cannot read {exc.filename}: {exc.strerror or exc}", FAILED) from None
     if plot is not None:
         from streams.backtest.plot import plot_funnel
 
         try:
             plot_funnel(result.reports, plot)
         except OSError as exc:
-            raise fail(f"cannot write the plot to {plot}: {exc.strerror or exc}") from None
+            raise fail(f"cannot write the plot to {plot}: {exc.strerror or exc}", FAILED) from None
     if json_out:
         typer.echo(orjson.dumps(to_json(result, listed), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -186,23 +294,29 @@ def backtest(
 @app.command()
 def tail(
     topic: Annotated[
-        str, typer.Option(help="stage-changes or dead-letter (without prefix).")
+        Literal["stage-changes", "dead-letter"],
+        typer.Option(help="The output topic, without the prefix."),
     ] = "stage-changes",
     from_beginning: Annotated[bool, typer.Option(help="Start at the oldest record.")] = False,
-    count: Annotated[int, typer.Option(help="Stop after N records (0 = never).")] = 0,
+    count: Annotated[int, typer.Option(min=0, help="Stop after N records (0 = never).")] = 0,
     raw: Annotated[bool, typer.Option(help="Print the JSON values as they are.")] = False,
 ) -> None:
     """Print stage changes (or dead letters) as they arrive."""
+    from aiokafka.errors import KafkaError
+
     from streams.tools.tail import tail_topic
 
     settings = load_settings()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(tail_topic(settings, topic, from_beginning, count, raw))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(tail_topic(settings, topic, from_beginning, count, raw))
+    except (KafkaError, TimeoutError, OSError) as exc:
+        raise kafka_failed(settings, exc) from None
 
 
 @rules_app.command("check")
 def rules_check(
-    file: Annotated[Path, typer.Argument(help="Ruleset TOML file or preset name")],
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="Ruleset TOML file or preset name")],
 ) -> None:
     """Validate a ruleset; explain each problem with its line."""
     try:
@@ -211,7 +325,7 @@ def rules_check(
         typer.echo(f"{exc.source}: {len(exc.problems)} problem(s)", err=True)
         for problem in exc.problems:
             typer.echo(f"  {problem}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(BAD_INPUT) from None
     typer.echo(
         f"ok: ruleset {ruleset.name} {ruleset.version}: {len(ruleset.signals)} signals,"
         f" {len(ruleset.disqualify)} disqualifiers, requalify={ruleset.requalify}"

@@ -3,8 +3,9 @@
 Exit codes: ``start`` 0 (prints the bootstrap address ``host:port`` as its last stdout
 line; progress goes to stderr); ``status`` 0 when running (``running HOST:PORT (pid N)``)
 and 1 when not (``not running``); ``stop`` 0 whether or not a broker ran (``stopped`` /
-``not running``). Any :class:`BrokerError` prints ``error: <sentence>`` to stderr and
-exits 2.
+``not running``). Errors print ``error: <sentence>`` to stderr and exit as every leadq
+command does (docs/cli.md): 2 for bad usage or bad input (options that do not go together,
+invalid settings), 1 when the broker cannot be started or stopped (no Java, a busy port ...).
 
 ``start --nodes 3`` starts a local cluster instead: three KRaft nodes (broker and
 controller each) on ``--port``, ``--port + 2`` and ``--port + 4`` (controllers on the ports
@@ -43,6 +44,7 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        file_okay=False,
         help="Broker data directory [default: $LEADQ_DATA_DIR/broker, where LEADQ_DATA_DIR "
         "defaults to ~/.local/share/leadq].",
         show_default=False,
@@ -65,9 +67,13 @@ def _show_progress() -> None:
     logger.propagate = False
 
 
+class _UsageError(BrokerError):
+    """Bad usage or bad input, rather than a broker that failed."""
+
+
 def _fail(exc: BrokerError) -> NoReturn:
     typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(2 if isinstance(exc, _UsageError) else 1)
 
 
 def _data_dir(data_dir: Path | None) -> Path:
@@ -76,7 +82,7 @@ def _data_dir(data_dir: Path | None) -> Path:
             data_dir = Settings().data_dir / "broker"
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise BrokerError(
+            raise _UsageError(
                 f"the leadq environment settings are invalid ({first['msg']}); fix the "
                 "variable or pass --data-dir."
             ) from exc
@@ -93,7 +99,7 @@ def _start_cluster(data_dir: Path | None, nodes: int, port: int, timeout: float)
     existing = LocalCluster.existing(root)
     if nodes == 1:
         if existing is not None:
-            raise BrokerError(
+            raise _UsageError(
                 f"{root} holds a {existing.size}-node cluster; start it with "
                 f"--nodes {existing.size} or use another --data-dir."
             )
@@ -149,7 +155,12 @@ def start(
     secure = secure or secure_port is not None
     try:
         if secure and nodes > 1:
-            raise BrokerError("--secure works with a single node only; leave out --nodes.")
+            raise _UsageError("--secure works with a single node only; leave out --nodes.")
+        if nodes > 1 and port > 65535 - 2 * nodes:
+            raise _UsageError(
+                f"--port {port} leaves no room for {nodes} nodes; choose a port up to "
+                f"{65535 - 2 * nodes}."
+            )
         if secure:
             bootstrap = _broker(data_dir, port, secure_port).start(timeout=timeout)
         else:

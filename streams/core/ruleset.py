@@ -16,12 +16,15 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StringConstraints,
     Tag,
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from schemas.events import event_property_names
+from schemas.events import EVENT_TYPES, event_property_names
+from streams.core.ruleset_errors import CONDITION_KEYS, ID_PATTERN, describe, did_you_mean
 
 PRESETS: tuple[str, ...] = ("default", "startup", "consultancy", "agency")
 SCORES: tuple[str, ...] = ("engagement", "fit")
@@ -49,8 +52,14 @@ def parse_duration(value: Any) -> Any:
 Duration = Annotated[int, BeforeValidator(parse_duration), Field(ge=0)]
 
 
+# A name that rules refer to (a signal id, a disqualification reason).
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
 class _Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a ruleset is a file a person wrote, and TOML has native numbers and booleans,
+    # so points = "30" or requalify = "no" are mistakes (an int where a float is due is fine).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Comparison(_Rule):
@@ -83,7 +92,7 @@ PropertyTest = Scalar | list[Scalar] | Comparison
 class Match(_Rule):
     """One event pattern: an event type and tests on its properties (all must hold)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     type: str
 
@@ -96,26 +105,39 @@ class Match(_Rule):
     @classmethod
     def _parse_tests(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {
-                k: (Comparison.model_validate(v) if isinstance(v, dict) else v)
-                for k, v in data.items()
-            }
+            return {k: (_comparison(k, v) if isinstance(v, dict) else v) for k, v in data.items()}
         return data
 
     @model_validator(mode="after")
     def _known_type_and_properties(self) -> Self:
         known = event_property_names(self.type)
         if known is None:
-            raise ValueError(f"unknown event type {self.type!r}")
+            raise ValueError(
+                f"unknown event type {self.type!r}{did_you_mean(self.type, EVENT_TYPES)};"
+                f" the event types are {', '.join(EVENT_TYPES)}"
+            )
         for name, test in self.tests.items():
             if name not in known:
                 raise ValueError(
                     f"event type {self.type!r} has no property {name!r}"
-                    f" (it has: {', '.join(sorted(known)) or 'none'})"
+                    + (
+                        did_you_mean(name, known)
+                        or f" (it has: {', '.join(sorted(known)) or 'none'})"
+                    )
                 )
             if not isinstance(test, str | int | float | bool | list | Comparison):
                 raise ValueError(f"property {name!r}: use a value, a list, or {{gte = ...}}")
         return self
+
+
+def _comparison(name: str, bounds: dict[str, Any]) -> Comparison:
+    try:
+        return Comparison.model_validate(bounds)
+    except ValidationError:
+        raise ValueError(
+            f"property {name!r}: a comparison is a table of numbers such as {{ gte = 10 }}"
+            " (keys gte, gt, lte, lt)"
+        ) from None
 
 
 class Signal(_Rule):
@@ -158,7 +180,10 @@ class ProfileCondition(_Rule):
         if self.profile not in PROFILE_FIELD_NAMES:
             raise ValueError(
                 f"unknown profile field {self.profile!r}"
-                f" (known: {', '.join(sorted(PROFILE_FIELD_NAMES))})"
+                + (
+                    did_you_mean(self.profile, PROFILE_FIELD_NAMES)
+                    or f" (known: {', '.join(sorted(PROFILE_FIELD_NAMES))})"
+                )
             )
         return self
 
@@ -178,12 +203,9 @@ class NotCondition(_Rule):
     description: str | None = None
 
 
-_CONDITION_KEYS = ("signal", "score", "profile", "all", "any", "not")
-
-
 def _condition_tag(value: Any) -> str | None:
     if isinstance(value, dict):
-        for key in _CONDITION_KEYS:
+        for key in CONDITION_KEYS:
             if key in value:
                 return key
         return None
@@ -227,7 +249,16 @@ class FitRule(_Rule):
     rule: str
     description: str
     points: float
-    when: ProfileCondition | AllCondition | AnyCondition
+    when: Annotated[
+        Annotated[ProfileCondition, Tag("profile")]
+        | Annotated[AllCondition, Tag("all")]
+        | Annotated[AnyCondition, Tag("any")],
+        Discriminator(
+            _condition_tag,
+            custom_error_type="condition",
+            custom_error_message="a fit rule's condition needs one of the keys profile, all, any",
+        ),
+    ]
 
 
 class StageRule(_Rule):
@@ -240,7 +271,7 @@ class StageRule(_Rule):
 class Disqualifier(_Rule):
     """A condition that disqualifies a lead, with the reason reported."""
 
-    reason: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    reason: Identifier
     description: str
     when: Condition
 
@@ -251,7 +282,20 @@ class ScoreCap(_Rule):
     score: Literal["engagement", "fit"]
     max: float
     description: str
-    when: ProfileCondition | AllCondition | AnyCondition | NotCondition | SignalCondition
+    when: Annotated[
+        Annotated[ProfileCondition, Tag("profile")]
+        | Annotated[AllCondition, Tag("all")]
+        | Annotated[AnyCondition, Tag("any")]
+        | Annotated[NotCondition, Tag("not")]
+        | Annotated[SignalCondition, Tag("signal")],
+        Discriminator(
+            _condition_tag,
+            custom_error_type="condition",
+            custom_error_message=(
+                "a score cap's condition needs one of the keys profile, all, any, not, signal"
+            ),
+        ),
+    ]
 
 
 class Engagement(_Rule):
@@ -278,7 +322,7 @@ class Ruleset(_Rule):
     allowed_lateness: Duration = 24 * 3_600_000
     late_events: Literal["accept", "dead_letter"] = "accept"
     lists: dict[str, list[str]] = {}
-    signals: dict[str, Signal]
+    signals: dict[Identifier, Signal]
     fit: list[FitRule] = []
     engagement: Engagement = Engagement()
     cap: list[ScoreCap] = []
@@ -314,22 +358,46 @@ class Ruleset(_Rule):
             for cond in walk(cap.when):
                 if isinstance(cond, ScoreCondition):
                     raise ValueError("a score cap cannot depend on a score")
-        for cond in self.conditions():
-            if isinstance(cond, SignalCondition) and cond.signal not in self.signals:
-                raise ValueError(
-                    f"condition refers to unknown signal {cond.signal!r}"
-                    f" (defined: {', '.join(sorted(self.signals))})"
-                )
-            if (
-                isinstance(cond, ProfileCondition)
-                and cond.in_list is not None
-                and cond.in_list not in self.lists
-            ):
-                raise ValueError(
-                    f"condition refers to unknown list {cond.in_list!r}"
-                    f" (defined: {', '.join(sorted(self.lists)) or 'none'})"
-                )
+        for at, where, top in self._tops():
+            for cond in walk(top):
+                if isinstance(cond, SignalCondition) and cond.signal not in self.signals:
+                    raise _unknown(at, where, "signal", cond.signal, self.signals)
+                if (
+                    isinstance(cond, ProfileCondition)
+                    and cond.in_list is not None
+                    and cond.in_list not in self.lists
+                ):
+                    raise _unknown(at, where, "in_list", cond.in_list, self.lists)
         return self
+
+    def _tops(self) -> list[tuple[tuple[Any, ...], str, Any]]:
+        """(location, name in words, condition) of every top-level condition."""
+        tops: list[tuple[tuple[Any, ...], str, Any]] = [
+            (("stages", name, "criteria"), f"{name} criteria", s.criteria)
+            for name, s in self.stages.items()
+        ]
+        tops += [
+            (("disqualify", i, "when"), f"disqualifier '{d.reason}'", d.when)
+            for i, d in enumerate(self.disqualify)
+        ]
+        tops += [
+            (("fit", i, "when"), f"fit rule '{f.rule}'", f.when) for i, f in enumerate(self.fit)
+        ]
+        tops += [(("cap", i, "when"), f"{c.score} cap", c.when) for i, c in enumerate(self.cap)]
+        return tops
+
+
+def _unknown(
+    at: tuple[Any, ...], where: str, key: str, name: str, defined: Mapping[str, Any]
+) -> PydanticCustomError:
+    """A condition's reference to a signal or list the ruleset does not define."""
+    kind = "signal" if key == "signal" else "list"
+    hint = did_you_mean(name, defined) or f" (defined: {', '.join(sorted(defined)) or 'none'})"
+    return PydanticCustomError(
+        "unknown_reference",
+        "{where}: unknown {kind} '{name}'{hint}",
+        {"where": where, "kind": kind, "name": name, "hint": hint, "at": at, "key": key},
+    )
 
 
 def walk(cond: Any) -> list[Any]:
@@ -361,85 +429,8 @@ def parse_ruleset(text: str, source: str = "<rules>") -> Ruleset:
     try:
         return Ruleset.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False):
-            loc = tuple(err["loc"])
-            line = locate(text, loc) if loc else _mentioned_line(text, err["msg"])
-            where = ".".join(str(p) for p in _readable(loc)) or "(top level)"
-            prefix = f"line {line}: " if line else ""
-            problems.append(f"{prefix}{where}: {err['msg']}")
-        raise RulesetError(source, problems) from None
-
-
-def _mentioned_line(text: str, message: str) -> int | None:
-    """For a whole-ruleset problem: the line of the first name ('x') or table ([x]) that
-    the message mentions (where an unknown signal or list is referred to, say)."""
-    lines = text.splitlines()
-    for name in re.findall(r"'([^']+)'", message):
-        pattern = re.compile(rf'=\s*"{re.escape(name)}"')
-        for n, line in enumerate(lines, start=1):
-            if pattern.search(line):
-                return n
-    for table in re.findall(r"\[([a-z_.]+)\]", message):
-        for n, line in enumerate(lines, start=1):
-            if line.strip() == f"[{table}]":
-                return n
-    return None
-
-
-def _readable(loc: tuple[Any, ...]) -> list[Any]:
-    """A validation location without pydantic's union tags ('signal', 'all', ...)."""
-    out: list[Any] = []
-    previous_was_tag = False
-    for i, part in enumerate(loc):
-        before = loc[i - 1] if i > 0 else None
-        # A tag follows the key that holds a condition, or a list index, never another tag.
-        is_tag = (
-            part in _CONDITION_KEYS
-            and not previous_was_tag
-            and (before in ("criteria", "when", "not") or isinstance(before, int))
-        )
-        previous_was_tag = is_tag
-        if not is_tag:
-            out.append(part)
-    return out
-
-
-def locate(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number (1-based) of the TOML key at a validation location."""
-    lines = text.splitlines()
-    path = _readable(loc)
-    best: int | None = None
-    start, consumed = 0, 0
-    # The deepest table header ([a.b] or the n-th [[a]]) that the path starts with.
-    for length in range(len(path), 0, -1):
-        names = [str(p) for p in path[:length] if not isinstance(p, int)]
-        if not names or isinstance(path[length - 1], int):
-            continue
-        index = path[length] if length < len(path) and isinstance(path[length], int) else None
-        header = ".".join(names)
-        hits = [
-            n for n, line in enumerate(lines) if line.strip() in (f"[{header}]", f"[[{header}]]")
-        ]
-        if hits:
-            n = hits[index] if index is not None and index < len(hits) else hits[0]
-            best, start = n + 1, n
-            consumed = length + (1 if index is not None else 0)
-            break
-    # Then the remaining keys, as `key =` lines (or inline `key = ...`) below that header.
-    for part in path[consumed:]:
-        if isinstance(part, int):
-            continue
-        pattern = re.compile(rf'(^|[{{,\s])"?{re.escape(str(part))}"?\s*=')
-        for n in range(start, len(lines)):
-            if n > start and lines[n].lstrip().startswith("["):
-                return best
-            if pattern.search(lines[n]):
-                best, start = n + 1, n
-                break
-        else:
-            return best
-    return best
+        problems = [describe(err, text, Ruleset, _LOC_TAGS, data) for err in exc.errors()]
+        raise RulesetError(source, list(dict.fromkeys(problems))) from None
 
 
 def load_ruleset(name_or_path: str) -> Ruleset:
@@ -447,6 +438,8 @@ def load_ruleset(name_or_path: str) -> Ruleset:
     if name_or_path in PRESETS:
         return _preset(name_or_path)
     path = Path(name_or_path)
+    if path.is_dir():
+        raise RulesetError(name_or_path, ["is a directory, not a ruleset file"])
     if not path.is_file():
         raise RulesetError(
             name_or_path,
@@ -465,3 +458,7 @@ def preset_texts() -> Mapping[str, str]:
     """The TOML text of every shipped preset."""
     base = resources.files("streams.core").joinpath("presets")
     return {name: base.joinpath(f"{name}.toml").read_text("utf-8") for name in PRESETS}
+
+
+# Union tags in validation locations: the condition keys.
+_LOC_TAGS: dict[str, type[BaseModel]] = dict(_CONDITION_CLASSES)

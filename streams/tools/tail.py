@@ -42,9 +42,9 @@ async def tail_topic(
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )
-    await consumer.start()
     seen = 0
     try:
+        await consumer.start()  # inside: a consumer that could not connect is closed too
         async for message in consumer:
             if raw:
                 typer.echo(message.value.decode("utf-8", "replace"))

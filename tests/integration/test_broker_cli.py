@@ -144,7 +144,7 @@ def test_second_data_dir_on_a_busy_port_is_refused(cli: Cli, tmp_path: Path) -> 
     assert cli.start().returncode == 0
     other = Cli(data_dir=tmp_path / "other", port=cli.port)
     result = other.start()
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
         f"error: port {cli.port} is in use by another process; stop it or choose another "

@@ -62,7 +62,6 @@ async def produce(
         enable_idempotence=True,
         linger_ms=linger_ms,
     )
-    await producer.start()
     sent = 0
     pending: list[asyncio.Future[Any]] = []
 
@@ -74,6 +73,7 @@ async def produce(
             pending.clear()
 
     try:
+        await producer.start()  # inside: a producer that could not connect is closed too
         began = last_report = time.monotonic()
         for i, event in enumerate(events):
             if rate is not None:

@@ -283,9 +283,9 @@ def test_plot_is_a_png(files: dict[str, Path], tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"events": "missing.jsonl"}, "events file"),
-        ({"outcomes": "missing.csv"}, "outcomes file"),
-        ({"outcomes": "."}, "outcomes file"),
+        ({"events": "missing.jsonl"}, "'--events': File"),
+        ({"outcomes": "missing.csv"}, "'--outcomes': File"),
+        ({"outcomes": "."}, "is a directory"),
         ({"rules": "no-such-preset"}, "bad ruleset"),
         ({"events": "empty.jsonl"}, "has no valid events"),
         ({"outcomes": "bad.csv"}, "expected `lead_id,outcome`"),

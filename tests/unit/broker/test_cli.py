@@ -12,12 +12,12 @@ from tests.support.broker import assert_one_sentence, free_port
 
 
 @pytest.mark.usefixtures("no_java")
-def test_cli_missing_java_exits_2_with_one_error_line(tmp_path: Path) -> None:
+def test_cli_missing_java_exits_1_with_one_error_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         broker_app,
         ["start", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # the broker cannot start: a failure while running
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
