@@ -25,9 +25,10 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", validation_alias="LEADQ_TOPIC_PREFIX")
     rules: str = Field(default="default", validation_alias="LEADQ_RULES")
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias="LEADQ_DATA_DIR")
-    web_port: int = Field(default=6066, ge=0, le=65535, validation_alias="LEADQ_WEB_PORT")
+    # A worker serves /healthz, /readyz and /metrics on LEADQ_WEB_HOST:LEADQ_WEB_PORT when
+    # the port is set (each worker on one machine its own port).
+    web_port: int | None = Field(default=None, ge=0, le=65535, validation_alias="LEADQ_WEB_PORT")
     web_host: str = Field(default="127.0.0.1", validation_alias="LEADQ_WEB_HOST")
-    web_enabled: bool = Field(default=False, validation_alias="LEADQ_WEB_ENABLED")
 
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"

@@ -21,6 +21,7 @@ class EventOrigin:
     topic: str
     partition: int
     offset: int
+    produced_ms: int | None = None  # the input message's Kafka timestamp
 
 
 @dataclass(frozen=True, slots=True)

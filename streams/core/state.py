@@ -104,7 +104,8 @@ class LeadState:
 def _held_item(event: LeadEvent) -> list[Any]:
     item = [event.event_id, event.type, event.at_ms, dict(event.properties), event.anonymous_id]
     if event.origin is not None:
-        item.append([event.origin.topic, event.origin.partition, event.origin.offset])
+        origin = event.origin
+        item.append([origin.topic, origin.partition, origin.offset, origin.produced_ms])
     return item
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import faust
@@ -13,13 +14,16 @@ from streams.core.ruleset import Ruleset, load_ruleset
 from streams.settings import Settings
 from streams.worker.faust_ext import bulk_restore
 from streams.worker.faust_ext import fixes as faust_fixes
+from streams.worker.faust_ext.lag import committed_lag
 from streams.worker.ingest import COMMIT_INTERVAL_S, Ingest
 from streams.worker.kafka_clients import faust_credentials, kafka_client_kwargs
+from streams.worker.metrics import WorkerMetrics
 from streams.worker.originals import InputReader, OriginalSource
 from streams.worker.outputs import DeadLetters, OutputProducer, RecordSender, TopicSender
 from streams.worker.qualify_agent import QualifyAgent
 from streams.worker.timers import DueIndex, TickTimer
 from streams.worker.topics import LEAD_TABLE, TopicNames
+from streams.worker.web import WorkerWeb
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,18 @@ class Worker:
     stage_changes: faust.TopicT
     dead_letter: faust.TopicT
     due: DueIndex
+    metrics: WorkerMetrics
+
+
+def is_ready(app: faust.App, ingest: Ingest) -> bool:
+    """Whether the worker has its partitions and has recovered its state, and is not in a
+    rebalance."""
+    return (
+        bool(ingest.assigned())
+        and bool(app.consumer.assignment())
+        and app.tables.recovery.completed.is_set()
+        and not app.rebalancing
+    )
 
 
 def create_app(settings: Settings | None = None, rules: Ruleset | None = None) -> faust.App:
@@ -76,9 +92,8 @@ def build(
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
-        web_enabled=settings.web_enabled,
+        web_enabled=False,  # the worker serves its own endpoints (web.py)
         web_bind=settings.web_host,
-        web_port=settings.web_port,
         web_host=settings.web_host,
         # Start and rebalance in about a second instead of the defaults' tens of seconds.
         broker_session_timeout=10.0,
@@ -114,7 +129,8 @@ def build(
         value_type=bytes,
     )
 
-    ingest = Ingest(settings, loop=app.loop, beacon=app.beacon)
+    metrics = WorkerMetrics()
+    ingest = Ingest(settings, metrics, loop=app.loop, beacon=app.beacon)
     app.service(ingest)
     if outputs is None:
         producer = OutputProducer(settings, loop=app.loop, beacon=app.beacon)
@@ -140,10 +156,23 @@ def build(
         dead_letters=DeadLetters(dead_letter_sender or dead_letter, originals),
         due=due,
         names=names,
+        metrics=metrics,
     )
     qualify = app.agent(by_lead, name="qualify")(agent.run)
     if ruleset.demotion is not None:
         app.timer(settings.timer_interval_s)(TickTimer(due, table, by_lead).run)
+
+    metrics.lag_sources += [ingest.lag, partial(committed_lag, app, {names.events_by_lead})]
+    if settings.web_port is not None:
+        web = WorkerWeb(
+            settings.web_host,
+            settings.web_port,
+            metrics,
+            partial(is_ready, app, ingest),
+            loop=app.loop,
+            beacon=app.beacon,
+        )
+        app.service(web)
 
     return Worker(
         app,
@@ -159,6 +188,7 @@ def build(
         stage_changes,
         dead_letter,
         due,
+        metrics,
     )
 
 

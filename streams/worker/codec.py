@@ -66,8 +66,16 @@ def lead_event_record(event: LeadEvent) -> dict[str, Any]:
     if event.merged_from is not None:
         body["m"] = event.merged_from
     if event.origin is not None:
-        body["s"] = [event.origin.topic, event.origin.partition, event.origin.offset]
+        body["s"] = origin_item(event.origin)
     return body
+
+
+def origin_item(origin: EventOrigin) -> list[str | int]:
+    """An event's origin as JSON: [topic kind, partition, offset(, Kafka timestamp)]."""
+    item: list[str | int] = [origin.topic, origin.partition, origin.offset]
+    if origin.produced_ms is not None:
+        item.append(origin.produced_ms)
+    return item
 
 
 def encode_lead_event(event: LeadEvent) -> bytes:

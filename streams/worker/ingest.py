@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -21,6 +22,7 @@ from streams.worker.batching import REKEY_BATCH, RekeyBuffer
 from streams.worker.codec import dead_letter_of, encode_lead_event, partition_key, to_lead_event
 from streams.worker.failstop import retry_or_stop
 from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.worker.metrics import WorkerMetrics
 from streams.worker.topics import TopicNames
 from streams.worker.wall_clock import wall_ms
 
@@ -48,6 +50,7 @@ class IngestBatch:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    rejected: Counter[str] = field(default_factory=Counter)  # reason code -> dead letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +95,11 @@ def rekey(
     pending = RekeyBuffer(partitions)
     for message in messages:
         kind = kinds[message.topic]
-        origin = EventOrigin(kind, message.partition, message.offset)
+        origin = EventOrigin(kind, message.partition, message.offset, message.timestamp)
         judged = judge(kind, message.value, not_after_ms, origin)
         if isinstance(judged, Rejection):
             batch.dead_letters.append((message.key, dead_letter_of(message, judged)))
+            batch.rejected[judged.code] += 1
         else:
             batch.records += pending.add(partition_key(judged.event), judged.encoded)
     batch.records += pending.drain()
@@ -122,9 +126,12 @@ class Ingest(Service):
     Without faust's per-message machinery, an input event costs a fraction of the CPU.
     """
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, metrics: WorkerMetrics | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        self.metrics = metrics
         self.names = TopicNames.of(settings)
         self.kinds = {topic: kind for kind, topic in self.names.inputs.items()}
         self.processed: dict[TopicPartition, int] = {}  # next offset, acknowledged downstream
@@ -181,9 +188,44 @@ class Ingest(Service):
                 for tp, got in fetched.items():
                     self.processed[tp] = got[-1].offset + 1
                 self.events += len(messages)
+                if self.metrics is not None:
+                    self.count(fetched, batch)
             if loop.time() - last_commit >= COMMIT_INTERVAL_S:
                 await self.commit(consumer.assignment())
                 last_commit = loop.time()
+
+    def count(
+        self,
+        fetched: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        batch: IngestBatch,
+    ) -> None:
+        """Add a sent batch to the metrics: events by input topic, dead letters by reason."""
+        assert self.metrics is not None
+        for tp, got in fetched.items():
+            self.metrics.events.labels(tp.topic).inc(len(got))
+        for reason, count in batch.rejected.items():
+            self.metrics.dead_letters.labels(reason).inc(count)
+
+    def assigned(self) -> set[TopicPartition]:
+        """The input partitions this worker's ingest reads now."""
+        return set() if self._consumer is None else set(self._consumer.assignment())
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> input messages not yet re-keyed and committed, for each
+        assigned partition whose high-water mark is known."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        lag: dict[tuple[str, int], int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            done = self.committed.get(tp)
+            if done is None:  # nothing committed here yet: where the consumer has read to
+                done = await consumer.position(tp)
+            lag[(tp.topic, tp.partition)] = max(0, highwater - done)
+        return lag
 
     async def _send(self, producer: AIOKafkaProducer, batch: IngestBatch) -> None:
         acks = [

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import faust
+import orjson
 from faust.types import EventT, StreamT
 
 from schemas.decode import Rejection
@@ -19,15 +20,19 @@ from streams.worker.failstop import retry_or_stop
 from streams.worker.faust_ext.current_event import processing
 from streams.worker.faust_ext.fixes import in_current_generation
 from streams.worker.faust_ext.producer_buffer import hand_over_changelog
+from streams.worker.metrics import WorkerMetrics
 from streams.worker.outputs import DeadLetters, RecordSender
 from streams.worker.pipeline import Applied, Pending, records_waiting
 from streams.worker.timers import DueIndex, Tick, decode_record, encode_tick, process_item
 from streams.worker.topics import TopicNames
+from streams.worker.wall_clock import wall_ms
 
 log = logging.getLogger(__name__)
 
 # What applying one record gives: the final state of each lead it touched (to be stored),
 # its encoded stage changes (key, value) and the events it hands over to their lead.
+MAX_PENDING_TRIGGERS = 10_000
+
 RecordResult = tuple[dict[bytes, LeadState], list[tuple[bytes, bytes]], list[LeadEvent]]
 
 
@@ -63,6 +68,7 @@ class QualifyAgent:
         dead_letters: DeadLetters,
         due: DueIndex,
         names: TopicNames,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.app = app  # whose consumer generation and changelog buffer the agent checks
         self.qualifier = qualifier
@@ -71,6 +77,10 @@ class QualifyAgent:
         self.dead_letters = dead_letters
         self.due = due
         self.names = names
+        self.metrics = metrics
+        # The input timestamps of events whose stage changes are not delivered yet, by
+        # event id: the start of leadq_event_to_stage_change_seconds.
+        self.trigger_ms: dict[str, int] = {}
 
     async def run(self, stream: StreamT) -> None:
         """The agent's body: process the stream's records until it ends."""
@@ -90,6 +100,8 @@ class QualifyAgent:
         """Await the pending records' sends, then store their leads' states and ack them."""
         # The changes must be durable before the states that remember them are.
         await retry_or_stop("sending stage changes", self.deliver, pending.records)
+        if self.metrics is not None:
+            self.count_delivered(pending.records)
         if not all(
             in_current_generation(self.app, applied.event.message) for applied in pending.records
         ):
@@ -138,11 +150,33 @@ class QualifyAgent:
                 if code == "identity_conflict":
                     log.warning("identity conflict: %s", message)
                 await self.dead_letter(event, Rejection(code, message), raw_key, item)
+            if self.metrics is not None and decision.changes and isinstance(item, LeadEvent):
+                self.note_trigger(item)
             if decision.state is not state:
                 states[raw_key] = decision.state
                 changes.extend((raw_key, encode_stage_change(c)) for c in decision.changes)
                 forward.extend(decision.forward)
         return states, changes, forward
+
+    def note_trigger(self, event: LeadEvent) -> None:
+        """Remember when an event that made stage changes was produced (for the metrics)."""
+        if event.origin is not None and event.origin.produced_ms is not None:
+            self.trigger_ms[event.event_id] = event.origin.produced_ms
+
+    def count_delivered(self, records: list[Applied]) -> None:
+        """Add the delivered stage changes to the metrics: by stage reached, and the time
+        from their trigger event's produce to now."""
+        assert self.metrics is not None
+        now_ms = wall_ms()
+        for applied in records:
+            for _, value in applied.changes:
+                change = orjson.loads(value)
+                self.metrics.stage_changes.labels(change["to_stage"]).inc()
+                produced_ms = self.trigger_ms.pop(change["trigger_event_id"] or "", None)
+                if produced_ms is not None:
+                    self.metrics.latency.observe(max(0, now_ms - produced_ms) / 1000)
+        if len(self.trigger_ms) > MAX_PENDING_TRIGGERS:  # records dropped in a rebalance
+            self.trigger_ms.clear()
 
     async def dead_letter(
         self, event: EventT, rejection: Rejection, key: bytes, item: LeadEvent | Tick
@@ -150,6 +184,8 @@ class QualifyAgent:
         """Dead-letter one item of a record as the input message it came from (retried; a
         lasting failure stops the worker)."""
         origin = item.origin if isinstance(item, LeadEvent) else None
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels(rejection.code).inc()
         await retry_or_stop(
             "dead-lettering",
             self.dead_letters.send_event,
