@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = Field(default="", validation_alias="LEADQ_TOPIC_PREFIX")
     rules: str = Field(default="default", validation_alias="LEADQ_RULES")
+    # A second ruleset evaluated on the same events, writing only to its own topic.
+    shadow_rules: str | None = Field(default=None, validation_alias="LEADQ_SHADOW_RULES")
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias="LEADQ_DATA_DIR")
     web_port: int = Field(default=6066, ge=0, le=65535, validation_alias="LEADQ_WEB_PORT")
     web_host: str = Field(default="127.0.0.1", validation_alias="LEADQ_WEB_HOST")
@@ -71,6 +73,11 @@ class Settings(BaseSettings):
                     f"KAFKA_BOOTSTRAP_SERVERS entry {server!r} must look like host:port"
                 )
         return value
+
+    @field_validator("shadow_rules")
+    @classmethod
+    def _no_shadow_when_empty(cls, value: str | None) -> str | None:
+        return value if value else None
 
     @property
     def bootstrap_list(self) -> list[str]:

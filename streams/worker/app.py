@@ -18,8 +18,9 @@ from streams.worker.kafka_clients import faust_credentials, kafka_client_kwargs
 from streams.worker.originals import InputReader, OriginalSource
 from streams.worker.outputs import DeadLetters, OutputProducer, RecordSender, TopicSender
 from streams.worker.qualify_agent import QualifyAgent
+from streams.worker.shadow import Shadow
 from streams.worker.timers import DueIndex, TickTimer
-from streams.worker.topics import LEAD_TABLE, TopicNames
+from streams.worker.topics import LEAD_TABLE, SHADOW_TABLE, TopicNames
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Worker:
     stage_changes: faust.TopicT
     dead_letter: faust.TopicT
     due: DueIndex
+    shadow: Shadow | None = None  # the shadow ruleset's part, when one is configured
 
 
 def create_app(settings: Settings | None = None, rules: Ruleset | None = None) -> faust.App:
@@ -63,6 +65,7 @@ def build(
     faust_fixes.apply()
     settings = settings or Settings()
     ruleset = rules or load_ruleset(settings.rules)
+    shadow_ruleset = load_ruleset(settings.shadow_rules) if settings.shadow_rules else None
     qualifier = Qualifier(ruleset)
     names = TopicNames.of(settings)
     app = faust.App(
@@ -126,12 +129,30 @@ def build(
         app.service(reader)
         originals = reader
 
-    due = DueIndex(
-        qualifier,
-        settings.timer_rescan_s,
-        wall_clock=settings.timer_clock == "wall",
-        input_idle=lambda: ingest.idle,
-    )
+    def due_index(of: Qualifier) -> DueIndex:
+        return DueIndex(
+            of,
+            settings.timer_rescan_s,
+            wall_clock=settings.timer_clock == "wall",
+            input_idle=lambda: ingest.idle,
+        )
+
+    due = due_index(qualifier)
+    shadow = None
+    if shadow_ruleset is not None:
+        shadow_qualifier = Qualifier(shadow_ruleset)
+        shadow = Shadow(
+            qualifier=shadow_qualifier,
+            # The shadow state of each lead, as `table` (its own changelog).
+            table=app.Table(
+                SHADOW_TABLE,
+                default=None,
+                partitions=settings.partitions,
+                key_type=bytes,
+                value_type=bytes,
+            ),
+            due=due_index(shadow_qualifier),
+        )
     agent = QualifyAgent(
         app=app,
         qualifier=qualifier,
@@ -140,10 +161,15 @@ def build(
         dead_letters=DeadLetters(dead_letter_sender or dead_letter, originals),
         due=due,
         names=names,
+        shadow=shadow,
     )
     qualify = app.agent(by_lead, name="qualify")(agent.run)
     if ruleset.demotion is not None:
         app.timer(settings.timer_interval_s)(TickTimer(due, table, by_lead).run)
+    if shadow is not None and shadow.qualifier.rules.demotion is not None:
+        # The shadow's due leads get ticks of their own; a tick applies what is due to both.
+        shadow_timer = TickTimer(shadow.due, shadow.table, by_lead)
+        app.timer(settings.timer_interval_s)(shadow_timer.run)
 
     return Worker(
         app,
@@ -159,6 +185,7 @@ def build(
         stage_changes,
         dead_letter,
         due,
+        shadow,
     )
 
 
