@@ -181,3 +181,26 @@ async def test_a_shadow_failure_is_counted_not_dead_lettered(
     assert outputs["dead_letter"].sent == []
     assert worker.shadow.rejected["processing_error"] == 3
     assert b"S-7" not in worker.shadow.table
+
+
+async def test_a_visitors_history_reaches_the_shadow_through_the_active_hand_over(
+    tmp_path: Path,
+) -> None:
+    worker, outputs = make_worker(tmp_path, "startup")
+    base = {"occurred_at": "2026-03-02T09:00:00+00:00", "anonymous_id": "v-1"}
+    download = {
+        **base,
+        "event_id": "a1",
+        "type": "content_download",
+        "properties": {"asset": "x.pdf", "asset_type": "ebook"},
+    }
+    identify = {**base, "event_id": "i1", "type": "identify", "lead_id": "S-8"}
+    ingest(worker, outputs, "website", *[(None, orjson.dumps(v)) for v in (download, identify)])
+    await qualify_all(worker, outputs)
+    handed = [(k, v["i"]) for k, v in outputs["by_lead"].sent if isinstance(v, dict)]
+    assert handed == [(b"S-8", "a1"), (b"S-8", "i1")]  # once: the active ruleset's hand-over
+    assert worker.shadow is not None
+    assert b"anon:v-1" not in worker.shadow.table  # visitors are the active ruleset's
+    assert set(decode_state(worker.shadow.table[b"S-8"]).seen) == {"a1", "i1"}
+    [(_, change)] = outputs["shadow_stage_changes"].sent
+    assert (change["to_stage"], change["evidence"]) == ("sql", ["a1"])
