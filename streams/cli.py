@@ -1,4 +1,4 @@
-"""The `leadq` command line: broker, run, demo, simulate, backtest, tail, rules check."""
+"""The `leadq` command line: broker, run, demo, simulate, backtest, tail, shadow, rules."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from streams.broker.cli import broker_app
 from streams.core.ruleset import PRESETS, RulesetError, load_ruleset
 from streams.settings import Settings
+from streams.shadow_cli import shadow_app
 
 
 class OneLineErrors(TyperGroup):
@@ -59,6 +60,7 @@ app = typer.Typer(
 app.add_typer(broker_app, name="broker", help="A local Apache Kafka (KRaft) for development.")
 rules_app = typer.Typer(help="Check and inspect rulesets.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+app.add_typer(shadow_app, name="shadow", help="Compare a shadow ruleset with the active one.")
 
 RulesOption = Annotated[
     str | None,
@@ -119,6 +121,14 @@ def load_settings(**overrides: Any) -> Settings:
 @app.command()
 def run(
     rules: RulesOption = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            "--shadow",
+            help="A shadow ruleset (preset or TOML file) evaluated alongside, writing only to"
+            " leads.shadow-stage-changes; env LEADQ_SHADOW_RULES.",
+        ),
+    ] = None,
     loglevel: Annotated[
         Literal["crit", "error", "warn", "info", "debug"], typer.Option(help="Worker log level.")
     ] = "warn",
@@ -128,9 +138,11 @@ def run(
 
     from streams.worker.runner import run_worker
 
-    settings = load_settings(rules=rules)
+    settings = load_settings(rules=rules, shadow_rules=shadow)
     try:
         load_ruleset(settings.rules)
+        if settings.shadow_rules:
+            load_ruleset(settings.shadow_rules)
     except RulesetError as exc:
         raise fail(str(exc)) from None
     try:

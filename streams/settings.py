@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = Field(default="", validation_alias="LEADQ_TOPIC_PREFIX")
     rules: str = Field(default="default", validation_alias="LEADQ_RULES")
+    # A second ruleset evaluated on the same events, writing only to its own topic.
+    shadow_rules: str | None = Field(default=None, validation_alias="LEADQ_SHADOW_RULES")
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias="LEADQ_DATA_DIR")
     # A worker serves /healthz, /readyz and /metrics on LEADQ_WEB_HOST:LEADQ_WEB_PORT when
     # the port is set (each worker on one machine its own port).
@@ -72,6 +74,11 @@ class Settings(BaseSettings):
                     f"KAFKA_BOOTSTRAP_SERVERS entry {server!r} must look like host:port"
                 )
         return value
+
+    @field_validator("shadow_rules")
+    @classmethod
+    def _no_shadow_when_empty(cls, value: str | None) -> str | None:
+        return value if value else None
 
     @property
     def bootstrap_list(self) -> list[str]:

@@ -21,8 +21,9 @@ from streams.worker.metrics import WorkerMetrics
 from streams.worker.originals import InputReader, OriginalSource
 from streams.worker.outputs import DeadLetters, OutputProducer, RecordSender, TopicSender
 from streams.worker.qualify_agent import QualifyAgent
+from streams.worker.shadow import Shadow
 from streams.worker.timers import DueIndex, TickTimer
-from streams.worker.topics import LEAD_TABLE, TopicNames
+from streams.worker.topics import LEAD_TABLE, SHADOW_TABLE, TopicNames
 from streams.worker.web import WorkerWeb
 
 
@@ -44,6 +45,7 @@ class Worker:
     dead_letter: faust.TopicT
     due: DueIndex
     metrics: WorkerMetrics
+    shadow: Shadow | None = None  # the shadow ruleset's part, when one is configured
 
 
 def is_ready(app: faust.App, ingest: Ingest) -> bool:
@@ -79,6 +81,7 @@ def build(
     faust_fixes.apply()
     settings = settings or Settings()
     ruleset = rules or load_ruleset(settings.rules)
+    shadow_ruleset = load_ruleset(settings.shadow_rules) if settings.shadow_rules else None
     qualifier = Qualifier(ruleset)
     names = TopicNames.of(settings)
     app = faust.App(
@@ -142,12 +145,30 @@ def build(
         app.service(reader)
         originals = reader
 
-    due = DueIndex(
-        qualifier,
-        settings.timer_rescan_s,
-        wall_clock=settings.timer_clock == "wall",
-        input_idle=lambda: ingest.idle,
-    )
+    def due_index(of: Qualifier) -> DueIndex:
+        return DueIndex(
+            of,
+            settings.timer_rescan_s,
+            wall_clock=settings.timer_clock == "wall",
+            input_idle=lambda: ingest.idle,
+        )
+
+    due = due_index(qualifier)
+    shadow = None
+    if shadow_ruleset is not None:
+        shadow_qualifier = Qualifier(shadow_ruleset)
+        shadow = Shadow(
+            qualifier=shadow_qualifier,
+            # The shadow state of each lead, as `table` (its own changelog).
+            table=app.Table(
+                SHADOW_TABLE,
+                default=None,
+                partitions=settings.partitions,
+                key_type=bytes,
+                value_type=bytes,
+            ),
+            due=due_index(shadow_qualifier),
+        )
     agent = QualifyAgent(
         app=app,
         qualifier=qualifier,
@@ -157,10 +178,15 @@ def build(
         due=due,
         names=names,
         metrics=metrics,
+        shadow=shadow,
     )
     qualify = app.agent(by_lead, name="qualify")(agent.run)
     if ruleset.demotion is not None:
         app.timer(settings.timer_interval_s)(TickTimer(due, table, by_lead).run)
+    if shadow is not None and shadow.qualifier.rules.demotion is not None:
+        # The shadow's due leads get ticks of their own; a tick applies what is due to both.
+        shadow_timer = TickTimer(shadow.due, shadow.table, by_lead)
+        app.timer(settings.timer_interval_s)(shadow_timer.run)
 
     metrics.lag_sources += [ingest.lag, partial(committed_lag, app, {names.events_by_lead})]
     if settings.web_port is not None:
@@ -189,6 +215,7 @@ def build(
         dead_letter,
         due,
         metrics,
+        shadow,
     )
 
 

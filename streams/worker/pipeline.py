@@ -23,28 +23,34 @@ AHEAD_SENDS: Final = 8
 
 @dataclass
 class Applied:
-    """One record: its event, the states it left, what it sent and the sends' futures."""
+    """One record: its event, the states it left, what it sent and the sends' futures (and,
+    with a shadow ruleset, the shadow states it left and the shadow's stage changes)."""
 
     event: EventT
     states: dict[bytes, LeadState]
     changes: list[tuple[bytes, bytes]]
     forward: list[LeadEvent]
     sent: list[asyncio.Future[Any]]
+    shadow_states: dict[bytes, LeadState] = field(default_factory=dict)
+    shadow_changes: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 @dataclass
 class Pending:
     """The records applied since the last store, in order, and the latest state of each
-    lead they touched (what later records are applied on top of)."""
+    lead they touched (what later records are applied on top of), the shadow's apart."""
 
     records: list[Applied] = field(default_factory=list)
     states: dict[bytes, LeadState] = field(default_factory=dict)
+    shadow_states: dict[bytes, LeadState] = field(default_factory=dict)
     sends: int = 0
 
     def add(self, applied: Applied) -> None:
         """Append a record applied on top of the pending states."""
         self.records.append(applied)
         self.states.update(applied.states)
+        if applied.shadow_states:
+            self.shadow_states.update(applied.shadow_states)
         self.sends += len(applied.sent)
 
     def takes(self, event: EventT) -> bool:
@@ -61,11 +67,12 @@ class Pending:
         """Whether the records must be stored before more are applied."""
         return len(self.records) >= AHEAD_RECORDS or self.sends >= AHEAD_SENDS
 
-    def final_states(self) -> Iterator[tuple[EventT, bytes, LeadState]]:
-        """Each lead's latest state, with the event of the last record that touched it."""
+    def final_states(self, shadow: bool = False) -> Iterator[tuple[EventT, bytes, LeadState]]:
+        """Each lead's latest state (its shadow state, with `shadow`), with the event of the
+        last record that touched it."""
         done: set[bytes] = set()
         for applied in reversed(self.records):
-            for key, state in applied.states.items():
+            for key, state in (applied.shadow_states if shadow else applied.states).items():
                 if key not in done:
                     done.add(key)
                     yield applied.event, key, state
@@ -74,6 +81,7 @@ class Pending:
         """Forget every pending record."""
         self.records.clear()
         self.states.clear()
+        self.shadow_states.clear()
         self.sends = 0
 
 

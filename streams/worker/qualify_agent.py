@@ -23,6 +23,7 @@ from streams.worker.faust_ext.producer_buffer import hand_over_changelog
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outputs import DeadLetters, RecordSender
 from streams.worker.pipeline import Applied, Pending, records_waiting
+from streams.worker.shadow import Shadow
 from streams.worker.timers import DueIndex, Tick, decode_record, encode_tick, process_item
 from streams.worker.topics import TopicNames
 from streams.worker.wall_clock import wall_ms
@@ -56,6 +57,9 @@ class QualifyAgent:
     write was lost, and the records that made it come back as duplicates. Storing it again
     puts it in the changelog before their offsets are committed, so a worker that later
     recovers from the changelog alone does not resume without it.
+
+    With a shadow ruleset (shadow.py), each record's items are applied to the shadow states
+    too; the shadow's changes are sent with the record's and its states stored with them.
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class QualifyAgent:
         due: DueIndex,
         names: TopicNames,
         metrics: WorkerMetrics | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
         self.app = app  # whose consumer generation and changelog buffer the agent checks
         self.qualifier = qualifier
@@ -81,6 +86,7 @@ class QualifyAgent:
         # The input timestamps of events whose stage changes are not delivered yet, by
         # event id: the start of leadq_event_to_stage_change_seconds.
         self.trigger_ms: dict[str, int] = {}
+        self.shadow = shadow
 
     async def run(self, stream: StreamT) -> None:
         """The agent's body: process the stream's records until it ends."""
@@ -89,9 +95,23 @@ class QualifyAgent:
         async for event in stream.events():
             if not pending.takes(event):
                 await self.finish(stream, pending)
-            states, changes, forward = await self.apply_record(event, pending.states)
-            sent = await retry_or_stop("sending stage changes", self.queue_sends, changes, forward)
-            pending.add(Applied(event, states, changes, forward, sent))
+            items = decode_record(event.value, event.key)
+            states, changes, forward = await self.apply_items(event, items, pending.states)
+            if self.shadow is None:
+                sent = await retry_or_stop(
+                    "sending stage changes", self.queue_sends, changes, forward
+                )
+                pending.add(Applied(event, states, changes, forward, sent))
+            else:
+                shadow_states, shadow_changes = self.shadow.apply_items(
+                    items, pending.shadow_states
+                )
+                sent = await retry_or_stop(
+                    "sending stage changes", self.queue_sends, changes, forward, shadow_changes
+                )
+                applied = Applied(event, states, changes, forward, sent)
+                applied.shadow_states, applied.shadow_changes = shadow_states, shadow_changes
+                pending.add(applied)
             if not pending.full() and records_waiting(stream):
                 continue
             await self.finish(stream, pending)
@@ -114,7 +134,11 @@ class QualifyAgent:
                 self.store(key, state)
             self.due.observe(state.clock_ms)
             self.due.update(key, self.qualifier.next_due_ms(state))
-        stored = bool(pending.states)
+        if self.shadow is not None:
+            for event, key, state in pending.final_states(shadow=True):
+                with processing(event):
+                    self.shadow.store(key, state)
+        stored = bool(pending.states or pending.shadow_states)
         for applied in pending.records:
             await stream.ack(applied.event)
         pending.clear()
@@ -122,13 +146,22 @@ class QualifyAgent:
             await hand_over_changelog(self.app, REKEY_RECORD_EVENTS)
 
     async def apply_record(self, event: EventT, ahead: dict[bytes, LeadState]) -> RecordResult:
+        """apply_items() on the record's decoded items."""
+        return await self.apply_items(event, decode_record(event.value, event.key), ahead)
+
+    async def apply_items(
+        self,
+        event: EventT,
+        items: list[tuple[str, LeadEvent | Tick]],
+        ahead: dict[bytes, LeadState],
+    ) -> RecordResult:
         """Apply one record's items in order (dead-lettering rejected ones), on top of the
         states of records applied but not stored yet (`ahead`). Returns the final state
         of each stored lead it touched, its stage changes and its hand-overs."""
         states: dict[bytes, LeadState] = {}  # touched by this record, not yet stored
         changes: list[tuple[bytes, bytes]] = []
         forward: list[LeadEvent] = []
-        for key, item in decode_record(event.value, event.key):
+        for key, item in items:
             raw_key = key.encode()  # table keys are bytes, as they come back on recovery
             if raw_key in states:
                 state = states[raw_key]
@@ -197,12 +230,18 @@ class QualifyAgent:
         )
 
     async def queue_sends(
-        self, records: list[tuple[bytes, bytes]], forward: list[LeadEvent]
+        self,
+        records: list[tuple[bytes, bytes]],
+        forward: list[LeadEvent],
+        shadow_records: list[tuple[bytes, bytes]] | None = None,
     ) -> list[asyncio.Future[Any]]:
-        """Send stage changes, and events handed over to their lead's key (its partition);
-        returns the futures of their acknowledgements."""
+        """Send stage changes, the shadow's stage changes, and events handed over to their
+        lead's key (its partition); returns the futures of their acknowledgements."""
         names = self.names
         sent = [await self.outputs.send(names.stage_changes, k, v) for k, v in records]
+        if shadow_records:
+            topic = names.shadow_stage_changes
+            sent += [await self.outputs.send(topic, k, v) for k, v in shadow_records]
         sent += [
             await self.outputs.send(
                 names.events_by_lead, (e.lead_id or "").encode(), encode_lead_event(e)
@@ -215,7 +254,9 @@ class QualifyAgent:
         """Wait for the records' sends; a record with a failed send is sent again whole."""
         for applied in records:
             if any(f.done() and (f.cancelled() or f.exception()) for f in applied.sent):
-                applied.sent = await self.queue_sends(applied.changes, applied.forward)
+                applied.sent = await self.queue_sends(
+                    applied.changes, applied.forward, applied.shadow_changes
+                )
         await asyncio.gather(*(f for applied in records for f in applied.sent))
 
     def store(self, key: bytes, state: LeadState) -> None:

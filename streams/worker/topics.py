@@ -17,9 +17,11 @@ from streams.worker.kafka_clients import kafka_client_kwargs
 
 INPUT_TOPICS: Final[dict[TopicKind, str]] = {kind: f"leads.{kind}" for kind in TOPIC_KINDS}
 STAGE_CHANGES: Final = "leads.stage-changes"
+SHADOW_STAGE_CHANGES: Final = "leads.shadow-stage-changes"
 DEAD_LETTER: Final = "leads.dead-letter"
 EVENTS_BY_LEAD: Final = "leadq.events-by-lead"
 LEAD_TABLE: Final = "lead-state"
+SHADOW_TABLE: Final = "lead-state-shadow"
 METADATA_TIMEOUT_S: Final = 30.0
 COMPACTED: Final = {"cleanup.policy": "compact"}
 
@@ -33,6 +35,8 @@ class TopicNames:
     dead_letter: str
     events_by_lead: str
     changelog: str
+    shadow_stage_changes: str
+    shadow_changelog: str
 
     @classmethod
     def of(cls, settings: Settings) -> TopicNames:
@@ -44,10 +48,12 @@ class TopicNames:
             events_by_lead=settings.topic(f"{EVENTS_BY_LEAD}.{settings.app_id}"),
             # Faust names a table's changelog "{app id}-{table}-changelog".
             changelog=settings.topic(f"{settings.app_id}-{LEAD_TABLE}-changelog"),
+            shadow_stage_changes=settings.topic(SHADOW_STAGE_CHANGES),
+            shadow_changelog=settings.topic(f"{settings.app_id}-{SHADOW_TABLE}-changelog"),
         )
 
     def all(self) -> list[str]:
-        """Every topic the worker reads or writes."""
+        """Every topic the worker reads or writes (without a shadow ruleset)."""
         return [
             *self.inputs.values(),
             self.stage_changes,
@@ -55,6 +61,14 @@ class TopicNames:
             self.events_by_lead,
             self.changelog,
         ]
+
+    def shadow(self) -> list[str]:
+        """The topics a shadow ruleset adds: its stage changes and its table's changelog."""
+        return [self.shadow_stage_changes, self.shadow_changelog]
+
+    def of_deployment(self, settings: Settings) -> list[str]:
+        """Every topic of a worker with these settings (the shadow's with a shadow ruleset)."""
+        return self.all() + (self.shadow() if settings.shadow_rules else [])
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -76,7 +90,9 @@ async def ensure_topics(settings: Settings, timeout_s: float = METADATA_TIMEOUT_
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [n for n in names.all() if n not in existing]
+        wanted = names.of_deployment(settings)
+        compacted = {names.changelog, names.shadow_changelog}
+        missing = [n for n in wanted if n not in existing]
         if missing:
             # Another worker may create them at the same moment.
             with contextlib.suppress(TopicAlreadyExistsError):
@@ -86,12 +102,12 @@ async def ensure_topics(settings: Settings, timeout_s: float = METADATA_TIMEOUT_
                             n,
                             settings.partitions,
                             settings.replication_factor,
-                            topic_configs=COMPACTED if n == names.changelog else {},
+                            topic_configs=COMPACTED if n in compacted else {},
                         )
                         for n in missing
                     ]
                 )
-        await _wait_for_leaders(admin, names.all(), timeout_s)
+        await _wait_for_leaders(admin, wanted, timeout_s)
         return missing
     finally:
         await admin.close()

@@ -67,15 +67,17 @@ class RecordedInputs:
 
 
 def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
-    """A worker whose qualify agent sends to Recorders (by_lead, stage_changes, dead_letter)
-    instead of Kafka."""
-    recorders = {name: Recorder() for name in ("by_lead", "stage_changes", "dead_letter")}
+    """A worker whose qualify agent sends to Recorders (by_lead, stage_changes, dead_letter,
+    shadow_stage_changes) instead of Kafka."""
+    kinds = ("by_lead", "stage_changes", "dead_letter", "shadow_stage_changes")
+    recorders = {name: Recorder() for name in kinds}
     names = TopicNames.of(settings)
     outputs = RecordingOutputs(
         {
             names.events_by_lead: recorders["by_lead"],
             names.stage_changes: recorders["stage_changes"],
             names.dead_letter: recorders["dead_letter"],
+            names.shadow_stage_changes: recorders["shadow_stage_changes"],
         }
     )
     worker = build(
