@@ -374,8 +374,7 @@ def rules_learn(
         bool, typer.Option("--json", help="Print the report as JSON (needs --out).")
     ] = False,
 ) -> None:
-    """Learn signal points and the sql threshold from history and outcomes; report the learned
-    ruleset against the base on held-out leads."""
+    """Learn signal points and the sql threshold; compare with the base on held-out leads."""
     import orjson
     from rich.console import Console
 

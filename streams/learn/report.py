@@ -1,5 +1,4 @@
-"""What `leadq rules learn` reports: the held-out backtest (as `backtest --compare`) and how
-the ruleset was learned."""
+"""What `leadq rules learn` reports: the held-out backtest, and how the ruleset was learned."""
 
 from __future__ import annotations
 

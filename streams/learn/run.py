@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -190,7 +191,12 @@ def learn(
         keep_in_sql=keep_raw,
     )
     draft = Qualifier(parse_ruleset(render(rules), "draft"))
-    peaks = [peak_score(draft, lead_id, history.by_lead[lead_id], keep) for lead_id in train]
+    # Whole-number thresholds: with decay a peak may be fractional, and N is reached iff
+    # the peak's whole part is.
+    peaks = [
+        float(math.floor(peak_score(draft, lead_id, history.by_lead[lead_id], keep) + 1e-9))
+        for lead_id in train
+    ]
     threshold = choose_threshold(peaks, labels, target_recall)
     if threshold is None:
         most = sum(1 for p, won in zip(peaks, labels, strict=True) if won and p > 0) / sum(labels)

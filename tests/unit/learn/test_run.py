@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.core.ruleset import SignalCondition, parse_ruleset
+from streams.core.ruleset import AllCondition, ScoreCondition, parse_ruleset, preset_texts
 from streams.learn.run import LearnError, LearnResult, learn
 from tests.unit.learn.conftest import simulated
 
@@ -57,7 +57,12 @@ def test_the_output_is_a_valid_ruleset_keeping_the_base(learned_3000: LearnResul
     assert rules.fit == base.fit
     assert rules.stages["sqo"] == base.stages["sqo"]
     assert rules.lists == base.lists
-    assert all(isinstance(c, SignalCondition) is False for c in [rules.stages["sql"].criteria])
+    sql = rules.stages["sql"].criteria
+    assert isinstance(sql, AllCondition)  # the threshold, and the base's "not a student"
+    score, student = sql.all
+    assert isinstance(score, ScoreCondition)
+    assert (score.score, score.gte) == ("engagement", learned_3000.threshold.score)
+    assert student == base.stages["sql"].criteria.all[1]  # type: ignore[union-attr]
     text = learned_3000.toml
     assert f"gte = {learned_3000.threshold.score:g}" in text
     for fit in learned_3000.fits:
@@ -101,3 +106,16 @@ def test_every_lead_converted(tmp_path: Path, sim_400: tuple[Path, Path]) -> Non
 def test_unknown_base(sim_400: tuple[Path, Path]) -> None:
     with pytest.raises(LearnError, match="no such preset"):
         learn(*sim_400, "nonesuch")
+
+
+def test_a_base_file_with_decay_gives_a_whole_number_threshold(
+    tmp_path: Path, sim_400: tuple[Path, Path]
+) -> None:
+    base = tmp_path / "mine.toml"
+    base.write_text(preset_texts()["startup"].replace('name = "startup"', 'name = "mine"'))
+    result = learn(*sim_400, str(base), seed=2)
+    rules = parse_ruleset(result.toml, "learned")
+    assert rules.name == "mine-learned"
+    assert rules.engagement == result.base.engagement
+    assert rules.demotion == result.base.demotion
+    assert result.threshold.score == int(result.threshold.score)
