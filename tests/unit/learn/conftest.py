@@ -32,3 +32,9 @@ def sim_400(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def learned_3000(sim_3000: tuple[Path, Path]) -> LearnResult:
     return learn(*sim_3000, "default", target_recall=0.3, holdout=0.3, seed=1)
+
+
+@pytest.fixture(scope="session")
+def learned_3000_wide(sim_3000: tuple[Path, Path]) -> LearnResult:
+    """Asked for about the recall the `default` preset's sql stage has on this traffic."""
+    return learn(*sim_3000, "default", target_recall=0.83, holdout=0.3, seed=1)

@@ -39,6 +39,19 @@ def test_learned_beats_the_base_lift_on_held_out_leads(learned_3000: LearnResult
     assert sql.lift >= 0.9 * base_sqo.lift or sql.recall >= base_sqo.recall
 
 
+def test_at_the_base_recall_the_learned_sql_stage_is_more_precise(
+    learned_3000_wide: LearnResult,
+) -> None:
+    learned, base = learned_3000_wide.backtest.reports
+    sql, base_sql = learned.stages["sql"], base.stages["sql"]
+    assert sql.lift is not None
+    assert base_sql.lift is not None
+    # The same conversions (give or take one held-out converted lead) among fewer leads.
+    assert sql.converted >= base_sql.converted - 1
+    assert sql.leads < base_sql.leads
+    assert sql.lift > base_sql.lift
+
+
 def test_truth_signals_get_the_most_points(learned_3000: LearnResult) -> None:
     ranked = sorted((f for f in learned_3000.fits if f.points > 0), key=lambda f: -f.points)
     assert ranked[0].id in TRUTH
