@@ -130,8 +130,11 @@ def _signal_tables(
     out: list[tuple[str, Mapping[str, Any], SignalFit | None]] = [
         (f.id, tables[f.id], f) for f in learned
     ]
-    out += [(c.id, tables[c.id], by_id.get(c.id)) for c in cands if c.from_base]
-    return [entry for i, entry in enumerate(out) if entry[0] not in {e[0] for e in out[:i]}]
+    written = {f.id for f in learned}
+    out += [
+        (c.id, tables[c.id], by_id.get(c.id)) for c in cands if c.from_base and c.id not in written
+    ]
+    return out
 
 
 def learn(
