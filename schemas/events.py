@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -316,3 +316,27 @@ def event_property_names(event_type: str) -> frozenset[str] | None:
     assert isinstance(props, type)
     assert issubclass(props, BaseModel)
     return frozenset(props.model_fields)
+
+
+def _literal_values(annotation: Any) -> tuple[str, ...]:
+    """The string values of a Literal (also inside Optional or list[...]), else ()."""
+    if get_origin(annotation) is Literal:
+        return tuple(v for v in get_args(annotation) if isinstance(v, str))
+    return tuple(v for arg in get_args(annotation) for v in _literal_values(arg))
+
+
+def enumerated_properties(event_type: str) -> dict[str, tuple[str, ...]]:
+    """The properties of an event type whose values the contract enumerates, with their values
+    (e.g. form_submit: {"form": ("contact", "demo_request", ...)}); {} for none or unknown."""
+    model = _BY_TYPE.get(event_type)
+    if model is None:
+        return {}
+    props = model.model_fields["properties"].annotation
+    assert isinstance(props, type)
+    assert issubclass(props, BaseModel)
+    out: dict[str, tuple[str, ...]] = {}
+    for name, field in props.model_fields.items():
+        values = _literal_values(field.annotation)
+        if values:
+            out[name] = values
+    return out

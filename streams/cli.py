@@ -58,7 +58,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(broker_app, name="broker", help="A local Apache Kafka (KRaft) for development.")
-rules_app = typer.Typer(help="Check and inspect rulesets.", no_args_is_help=True)
+rules_app = typer.Typer(help="Check, inspect and learn rulesets.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(shadow_app, name="shadow", help="Compare a shadow ruleset with the active one.")
 
@@ -342,6 +342,83 @@ def rules_check(
         f"ok: ruleset {ruleset.name} {ruleset.version}: {len(ruleset.signals)} signals,"
         f" {len(ruleset.disqualify)} disqualifiers, requalify={ruleset.requalify}"
     )
+
+
+@rules_app.command("learn")
+def rules_learn(
+    events: Annotated[
+        Path,
+        typer.Option(
+            exists=True, dir_okay=False, readable=True, help="Recorded input events (JSON Lines)."
+        ),
+    ],
+    outcomes: Annotated[
+        Path,
+        typer.Option(
+            exists=True, dir_okay=False, readable=True, help="CSV lead_id,outcome (won = positive)."
+        ),
+    ],
+    base: Annotated[
+        str,
+        typer.Option(
+            help=f"Ruleset to start from: preset ({', '.join(PRESETS)}) or TOML file; its"
+            " disqualifiers, sqo criteria, fit rules, lists and settings are kept."
+        ),
+    ] = "default",
+    target_recall: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Least recall of the sql stage on training leads."),
+    ] = 0.3,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            min=0.05, max=0.95, help="Share of leads held out (by lead id) for the report."
+        ),
+    ] = 0.3,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the fit.")] = 1,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False, writable=True, help="Write the ruleset here (default stdout)."
+        ),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (needs --out).")
+    ] = False,
+) -> None:
+    """Learn signal points and the sql threshold; compare with the base on held-out leads."""
+    import orjson
+    from rich.console import Console
+
+    from streams.backtest.render import render_table
+    from streams.learn.report import learn_json, summary_lines
+    from streams.learn.run import LearnError, learn
+
+    if json_out and out is None:
+        raise fail("--json needs --out FILE: the ruleset and the JSON report cannot share stdout")
+    try:
+        result = learn(
+            events, outcomes, base, target_recall=target_recall, holdout=holdout, seed=seed
+        )
+    except LearnError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot read {exc.filename}: {exc.strerror or exc}", FAILED) from None
+    if out is not None:
+        try:
+            out.write_text(result.toml, encoding="utf-8")
+        except OSError as exc:
+            raise fail(f"cannot write {out}: {exc.strerror or exc}", FAILED) from None
+    else:
+        typer.echo(result.toml, nl=False)
+    if json_out:
+        typer.echo(orjson.dumps(learn_json(result), option=orjson.OPT_INDENT_2).decode())
+        return
+    # The report goes where the ruleset does not: stdout with --out, else stderr.
+    console = Console(stderr=out is None, width=None if sys.stdout.isatty() else 100)
+    for line in summary_lines(result, out):
+        console.print(line, highlight=False, soft_wrap=True)
+    render_table(result.backtest, console, 10)
 
 
 def main() -> None:
