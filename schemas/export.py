@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from schemas.events import CallEvent, EmailEvent, ProfileRecord, WebsiteEvent
-from schemas.outputs import DeadLetter, StageChange
+from schemas.outputs import DeadLetter, LeadStage, StageChange
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -19,6 +19,7 @@ DOCUMENTS: dict[str, Any] = {
     "leads.call": CallEvent,
     "leads.profile": ProfileRecord,
     "leads.stage-changes": StageChange,
+    "leads.lead-stages": LeadStage,
     "leads.dead-letter": DeadLetter,
 }
 

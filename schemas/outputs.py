@@ -46,6 +46,19 @@ class StageChange(_Out):
     ruleset: RulesetRef
 
 
+class LeadStage(_Out):
+    """A lead's current stage (value of leads.lead-stages, compacted, keyed by lead_id)."""
+
+    lead_id: str
+    stage: Stage
+    since: AwareDatetime = Field(description="occurred_at of the change that set the stage")
+    change_id: str = Field(description="the change that set the stage")
+    sequence: int = Field(ge=1)
+    scores: dict[str, float]
+    ruleset: RulesetRef
+    disqualification_reason: str | None
+
+
 class DeadLetterError(_Out):
     """Why a message was rejected."""
 

@@ -179,6 +179,7 @@ def build(
         names=names,
         metrics=metrics,
         shadow=shadow,
+        source=f"leadq/{settings.app_id}",
     )
     qualify = app.agent(by_lead, name="qualify")(agent.run)
     if ruleset.demotion is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -14,6 +14,7 @@ from schemas.events import PROFILE_FIELDS, ProfileRecord, WebsiteEnvelope
 from streams.core.events import EventOrigin, LeadEvent, StageChanged
 from streams.core.qualify import routing_key
 from streams.core.state import LeadState
+from streams.worker.cloudevents import STAGE_CHANGED, Headers, binary_headers
 
 # A dead letter keeps at most this much of the rejected value (JSON escaping can grow it
 # six-fold), so that it always fits in one Kafka record.
@@ -162,6 +163,47 @@ def stage_change_dict(change: StageChanged, emitted_at: datetime) -> dict[str, A
         "scores": dict(change.scores),
         "ruleset": {"name": change.ruleset_name, "version": change.ruleset_version},
     }
+
+
+class OutgoingChange(NamedTuple):
+    """A stage change ready to send: key and value for leads.stage-changes with its
+    CloudEvents headers, and the lead's current stage for leads.lead-stages."""
+
+    key: bytes
+    value: bytes
+    headers: Headers
+    current: bytes
+
+
+def outgoing_change(key: bytes, change: StageChanged, source: str) -> OutgoingChange:
+    """Everything the worker sends for one stage change (source: `leadq/{app id}`)."""
+    headers = binary_headers(
+        event_id=change.change_id,
+        source=source,
+        event_type=STAGE_CHANGED,
+        subject=change.lead_id,
+        time=change.occurred_at,
+    )
+    return OutgoingChange(key, encode_stage_change(change), headers, encode_lead_stage(change))
+
+
+def lead_stage_dict(change: StageChanged) -> dict[str, Any]:
+    """The contract's leads.lead-stages record: the lead's stage after this change."""
+    return {
+        "lead_id": change.lead_id,
+        "stage": change.to_stage,
+        "since": change.occurred_at.isoformat(),
+        "change_id": change.change_id,
+        "sequence": change.sequence,
+        "scores": dict(change.scores),
+        "ruleset": {"name": change.ruleset_name, "version": change.ruleset_version},
+        "disqualification_reason": change.disqualification_reason,
+    }
+
+
+def encode_lead_stage(change: StageChanged) -> bytes:
+    """Value bytes for leads.lead-stages."""
+    return orjson.dumps(lead_stage_dict(change))
 
 
 def encode_stage_change(change: StageChanged, emitted_at: datetime | None = None) -> bytes:

@@ -12,6 +12,7 @@ from mode import Service
 from schemas.decode import Rejection
 from streams.core.events import EventOrigin
 from streams.settings import Settings
+from streams.worker.cloudevents import Headers
 from streams.worker.codec import dead_letter_of, encode_dead_letter
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.originals import OriginalSource
@@ -26,7 +27,12 @@ class RecordSender(Protocol):
     """Queues a record for any topic (OutputProducer, or a stand-in in tests)."""
 
     async def send(
-        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: Headers | None = None,
     ) -> asyncio.Future[Any]:
         """Queue a record; returns the future of its acknowledgement."""
         ...
@@ -111,14 +117,19 @@ class OutputProducer(Service):
         self._stopping = False
 
     async def send(
-        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: Headers | None = None,
     ) -> asyncio.Future[Any]:
         """Queue a record; returns the future of its acknowledgement."""
         if self._stopping:
             raise RuntimeError("the worker is stopping")
         producer = self._producer or await self._start_producer()
         ack: asyncio.Future[Any] = await producer.send(
-            topic, key=key, value=value, partition=partition
+            topic, key=key, value=value, partition=partition, headers=headers
         )
         return ack
 

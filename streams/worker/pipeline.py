@@ -11,6 +11,7 @@ from faust.types import EventT, StreamT
 
 from streams.core.events import LeadEvent
 from streams.core.state import LeadState
+from streams.worker.codec import OutgoingChange
 
 # Records applied ahead of the acknowledgements of the first of them, at most. Bounds the
 # work done again after a crash, and how long a lead's state waits to be stored.
@@ -28,7 +29,7 @@ class Applied:
 
     event: EventT
     states: dict[bytes, LeadState]
-    changes: list[tuple[bytes, bytes]]
+    changes: list[OutgoingChange]
     forward: list[LeadEvent]
     sent: list[asyncio.Future[Any]]
     shadow_states: dict[bytes, LeadState] = field(default_factory=dict)

@@ -15,7 +15,13 @@ from streams.core.events import LeadEvent
 from streams.core.qualify import Qualifier
 from streams.core.state import LeadState
 from streams.worker.batching import REKEY_RECORD_EVENTS
-from streams.worker.codec import decode_state, encode_lead_event, encode_stage_change, encode_state
+from streams.worker.codec import (
+    OutgoingChange,
+    decode_state,
+    encode_lead_event,
+    encode_state,
+    outgoing_change,
+)
 from streams.worker.failstop import retry_or_stop
 from streams.worker.faust_ext.current_event import processing
 from streams.worker.faust_ext.fixes import in_current_generation
@@ -34,7 +40,7 @@ log = logging.getLogger(__name__)
 # its encoded stage changes (key, value) and the events it hands over to their lead.
 MAX_PENDING_TRIGGERS = 10_000
 
-RecordResult = tuple[dict[bytes, LeadState], list[tuple[bytes, bytes]], list[LeadEvent]]
+RecordResult = tuple[dict[bytes, LeadState], list[OutgoingChange], list[LeadEvent]]
 
 
 class QualifyAgent:
@@ -74,6 +80,7 @@ class QualifyAgent:
         names: TopicNames,
         metrics: WorkerMetrics | None = None,
         shadow: Shadow | None = None,
+        source: str = "leadq/leadq",
     ) -> None:
         self.app = app  # whose consumer generation and changelog buffer the agent checks
         self.qualifier = qualifier
@@ -87,6 +94,7 @@ class QualifyAgent:
         # event id: the start of leadq_event_to_stage_change_seconds.
         self.trigger_ms: dict[str, int] = {}
         self.shadow = shadow
+        self.source = source  # the CloudEvents source of its stage changes
 
     async def run(self, stream: StreamT) -> None:
         """The agent's body: process the stream's records until it ends."""
@@ -159,7 +167,7 @@ class QualifyAgent:
         states of records applied but not stored yet (`ahead`). Returns the final state
         of each stored lead it touched, its stage changes and its hand-overs."""
         states: dict[bytes, LeadState] = {}  # touched by this record, not yet stored
-        changes: list[tuple[bytes, bytes]] = []
+        changes: list[OutgoingChange] = []
         forward: list[LeadEvent] = []
         for key, item in items:
             raw_key = key.encode()  # table keys are bytes, as they come back on recovery
@@ -187,7 +195,7 @@ class QualifyAgent:
                 self.note_trigger(item)
             if decision.state is not state:
                 states[raw_key] = decision.state
-                changes.extend((raw_key, encode_stage_change(c)) for c in decision.changes)
+                changes.extend(outgoing_change(raw_key, c, self.source) for c in decision.changes)
                 forward.extend(decision.forward)
         return states, changes, forward
 
@@ -202,8 +210,8 @@ class QualifyAgent:
         assert self.metrics is not None
         now_ms = wall_ms()
         for applied in records:
-            for _, value in applied.changes:
-                change = orjson.loads(value)
+            for outgoing in applied.changes:
+                change = orjson.loads(outgoing.value)
                 self.metrics.stage_changes.labels(change["to_stage"]).inc()
                 produced_ms = self.trigger_ms.pop(change["trigger_event_id"] or "", None)
                 if produced_ms is not None:
@@ -231,14 +239,22 @@ class QualifyAgent:
 
     async def queue_sends(
         self,
-        records: list[tuple[bytes, bytes]],
+        records: list[OutgoingChange],
         forward: list[LeadEvent],
         shadow_records: list[tuple[bytes, bytes]] | None = None,
     ) -> list[asyncio.Future[Any]]:
-        """Send stage changes, the shadow's stage changes, and events handed over to their
-        lead's key (its partition); returns the futures of their acknowledgements."""
+        """Send stage changes (each with the lead's current stage, the same durability), the
+        shadow's stage changes, and events handed over to their lead's key (its partition);
+        returns the futures of their acknowledgements."""
         names = self.names
-        sent = [await self.outputs.send(names.stage_changes, k, v) for k, v in records]
+        sent = []
+        for change in records:
+            sent += [
+                await self.outputs.send(
+                    names.stage_changes, change.key, change.value, headers=change.headers
+                ),
+                await self.outputs.send(names.lead_stages, change.key, change.current),
+            ]
         if shadow_records:
             topic = names.shadow_stage_changes
             sent += [await self.outputs.send(topic, k, v) for k, v in shadow_records]

@@ -17,6 +17,7 @@ from streams.worker.kafka_clients import kafka_client_kwargs
 
 INPUT_TOPICS: Final[dict[TopicKind, str]] = {kind: f"leads.{kind}" for kind in TOPIC_KINDS}
 STAGE_CHANGES: Final = "leads.stage-changes"
+LEAD_STAGES: Final = "leads.lead-stages"
 SHADOW_STAGE_CHANGES: Final = "leads.shadow-stage-changes"
 DEAD_LETTER: Final = "leads.dead-letter"
 EVENTS_BY_LEAD: Final = "leadq.events-by-lead"
@@ -32,6 +33,7 @@ class TopicNames:
 
     inputs: dict[TopicKind, str]
     stage_changes: str
+    lead_stages: str
     dead_letter: str
     events_by_lead: str
     changelog: str
@@ -44,6 +46,7 @@ class TopicNames:
         return cls(
             inputs={kind: settings.topic(name) for kind, name in INPUT_TOPICS.items()},
             stage_changes=settings.topic(STAGE_CHANGES),
+            lead_stages=settings.topic(LEAD_STAGES),
             dead_letter=settings.topic(DEAD_LETTER),
             events_by_lead=settings.topic(f"{EVENTS_BY_LEAD}.{settings.app_id}"),
             # Faust names a table's changelog "{app id}-{table}-changelog".
@@ -57,6 +60,7 @@ class TopicNames:
         return [
             *self.inputs.values(),
             self.stage_changes,
+            self.lead_stages,
             self.dead_letter,
             self.events_by_lead,
             self.changelog,
@@ -91,7 +95,7 @@ async def ensure_topics(settings: Settings, timeout_s: float = METADATA_TIMEOUT_
     try:
         existing = set(await admin.list_topics())
         wanted = names.of_deployment(settings)
-        compacted = {names.changelog, names.shadow_changelog}
+        compacted = {names.lead_stages, names.changelog, names.shadow_changelog}
         missing = [n for n in wanted if n not in existing]
         if missing:
             # Another worker may create them at the same moment.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ import pytest
 from faust.types import FutureMessage
 
 from schemas.decode import Rejection, decode
+from schemas.outputs import LeadStage
 from streams.settings import Settings
 from streams.tools.scenarios import scenario
 from streams.worker.app import Worker
@@ -63,6 +65,30 @@ async def test_qualify_sends_changes_and_stores_state_and_ignores_duplicates(
         ("sql", "sqo", 2),
     ]
     assert {k for k, _ in outputs["stage_changes"].sent} == {b"L-9"}
+    # Each change goes with CloudEvents headers, and with the lead's current stage.
+    for change, headers in zip(changes, outputs["stage_changes"].headers, strict=True):
+        assert headers is not None
+        ce = dict(headers)
+        assert ce["ce_specversion"] == b"1.0"
+        assert ce["ce_id"] == change["change_id"].encode()
+        assert ce["ce_source"] == b"leadq/leadq"
+        assert ce["ce_type"] == b"io.leadq.lead.stage_changed.v1"
+        assert ce["ce_subject"] == b"L-9"
+        assert datetime.fromisoformat(ce["ce_time"].decode()) == datetime.fromisoformat(
+            change["occurred_at"]
+        )
+        assert ce["content-type"] == b"application/json"
+    current = [value for _, value in outputs["lead_stages"].sent]
+    assert [(c["lead_id"], c["stage"], c["sequence"], c["change_id"]) for c in current] == [
+        ("L-9", "sql", 1, "L-9:1"),
+        ("L-9", "sqo", 2, "L-9:2"),
+    ]
+    for stage, change in zip(current, changes, strict=True):
+        LeadStage.model_validate(stage)
+        assert stage["since"] == change["occurred_at"]
+        assert stage["scores"] == change["scores"]
+        assert stage["ruleset"] == change["ruleset"]
+    assert {k for k, _ in outputs["lead_stages"].sent} == {b"L-9"}
     assert state is not None
     assert state.stage == "sqo"
     assert state.sequence == 2

@@ -12,6 +12,7 @@ from schemas.decode import TopicKind
 from streams.core.events import EventOrigin
 from streams.settings import Settings
 from streams.worker.app import Worker, build
+from streams.worker.cloudevents import Headers
 from streams.worker.ingest import rekey
 from streams.worker.originals import OriginalMessage
 from streams.worker.topics import TopicNames
@@ -25,11 +26,18 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[bytes | None, Any]] = []
         self.partitions: list[int | None] = []
+        self.headers: list[Headers | None] = []
 
     async def send(
-        self, *, key: bytes | None = None, value: bytes, partition: int | None = None
+        self,
+        *,
+        key: bytes | None = None,
+        value: bytes,
+        partition: int | None = None,
+        headers: Headers | None = None,
     ) -> asyncio.Future[None]:
         self.record(key, value, partition)
+        self.headers[-1] = headers
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
@@ -37,6 +45,7 @@ class Recorder:
     def record(self, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         self.sent.append((key, orjson.loads(value)))
         self.partitions.append(partition)
+        self.headers.append(None)
 
 
 class RecordingOutputs:
@@ -47,9 +56,15 @@ class RecordingOutputs:
         self.by_topic = by_topic
 
     async def send(
-        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: Headers | None = None,
     ) -> asyncio.Future[Any]:
-        return await self.by_topic[topic].send(key=key, value=value, partition=partition)
+        recorder = self.by_topic[topic]
+        return await recorder.send(key=key, value=value, partition=partition, headers=headers)
 
 
 class RecordedInputs:
@@ -67,15 +82,16 @@ class RecordedInputs:
 
 
 def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
-    """A worker whose qualify agent sends to Recorders (by_lead, stage_changes, dead_letter,
-    shadow_stage_changes) instead of Kafka."""
-    kinds = ("by_lead", "stage_changes", "dead_letter", "shadow_stage_changes")
+    """A worker whose qualify agent sends to Recorders (by_lead, stage_changes, lead_stages,
+    dead_letter, shadow_stage_changes) instead of Kafka."""
+    kinds = ("by_lead", "stage_changes", "lead_stages", "dead_letter", "shadow_stage_changes")
     recorders = {name: Recorder() for name in kinds}
     names = TopicNames.of(settings)
     outputs = RecordingOutputs(
         {
             names.events_by_lead: recorders["by_lead"],
             names.stage_changes: recorders["stage_changes"],
+            names.lead_stages: recorders["lead_stages"],
             names.dead_letter: recorders["dead_letter"],
             names.shadow_stage_changes: recorders["shadow_stage_changes"],
         }

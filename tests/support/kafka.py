@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from streams.settings import Settings
 from streams.worker.launch import WorkerProcess, start_worker
@@ -71,11 +71,33 @@ async def collect(
     timeout: float = COLLECT_TIMEOUT_S,
     settle_s: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """Read a topic from the start until `until(records)` holds (bounded by timeout).
+    """Read a topic's values (JSON) from the start until `until(values)` holds (bounded by
+    timeout).
 
     With settle_s, keep reading that long after the condition holds, to catch records
     that should not be there (duplicates, extra changes).
     """
+    values: list[dict[str, Any]] = []
+
+    def enough(records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        values.extend(orjson.loads(r.value) for r in records[len(values) :])
+        return until(values)
+
+    try:
+        await collect_records(settings, topic, enough, timeout, settle_s)
+    except ConditionNotMet as exc:
+        raise ConditionNotMet(str(exc), values) from None
+    return values
+
+
+async def collect_records(
+    settings: Settings,
+    topic: str,
+    until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    timeout: float = COLLECT_TIMEOUT_S,
+    settle_s: float = 0.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """collect() for whole records (key, value, headers), not only their values."""
     consumer = AIOKafkaConsumer(
         settings.topic(topic),
         bootstrap_servers=settings.bootstrap_list,
@@ -84,7 +106,7 @@ async def collect(
         enable_auto_commit=False,
     )
     await consumer.start()
-    records: list[dict[str, Any]] = []
+    records: list[ConsumerRecord[bytes, bytes]] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     settle_until: float | None = None
@@ -92,15 +114,16 @@ async def collect(
         while True:
             now = loop.time()
             if settle_until is not None and now >= settle_until:
+                until(records)
                 return records
             if now >= deadline:
                 raise ConditionNotMet(
                     f"condition on {topic} not met within {timeout}s; got {len(records)} records",
-                    records,
+                    [],
                 )
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
-                records.extend(orjson.loads(m.value) for m in messages)
+                records.extend(messages)
             if settle_until is None and until(records):
                 if settle_s <= 0:
                     return records
