@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from functools import cache
@@ -12,7 +11,6 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -24,7 +22,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas.events import EVENT_TYPES, event_property_names
+from streams.core.rule_base import Duration
+from streams.core.rule_base import Rule as _Rule
+from streams.core.rule_base import parse_duration as parse_duration
 from streams.core.ruleset_errors import CONDITION_KEYS, ID_PATTERN, describe, did_you_mean
+from streams.core.sla import Sla
 
 PRESETS: tuple[str, ...] = ("default", "startup", "consultancy", "agency")
 SCORES: tuple[str, ...] = ("engagement", "fit")
@@ -32,34 +34,8 @@ PROFILE_FIELD_NAMES: frozenset[str] = event_property_names("profile") or frozens
 
 Scalar = str | int | float | bool
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
-
-def parse_duration(value: Any) -> Any:
-    """'7d', '24h', '30m', '90s', '2w' or '500ms' -> milliseconds (other values pass through)."""
-    if isinstance(value, str):
-        found = _DURATION.match(value)
-        if found is None:
-            raise ValueError(f"{value!r} is not a duration; write e.g. '7d', '24h', '30m' or '90s'")
-        return round(float(found.group(1)) * _UNIT_MS[found.group(2)])
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("a duration is a string such as '7d', '24h', '30m' or '90s'")
-    return value
-
-
-# A duration in milliseconds, written in TOML as "7d", "24h", "30m", "90s" ...
-Duration = Annotated[int, BeforeValidator(parse_duration), Field(ge=0)]
-
-
 # A name that rules refer to (a signal id, a disqualification reason).
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-
-
-class _Rule(BaseModel):
-    # Strict: a ruleset is a file a person wrote, and TOML has native numbers and booleans,
-    # so points = "30" or requalify = "no" are mistakes (an int where a float is due is fine).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Comparison(_Rule):
@@ -329,6 +305,7 @@ class Ruleset(_Rule):
     stages: dict[Literal["sql", "sqo"], StageRule]
     disqualify: list[Disqualifier] = []
     demotion: Demotion | None = None
+    sla: Sla | None = None
 
     @property
     def time_dependent(self) -> bool:

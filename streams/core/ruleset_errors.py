@@ -104,6 +104,9 @@ def place(path: Iterable[Any], data: Any = None) -> str:
         if part in ("signals", "lists") and isinstance(after, str):
             words.append(f"{part[:-1]} '{after}'")
             i += 2
+        elif part == "sla" and isinstance(after, str):
+            words.append(f"[sla.{after}]")
+            i += 2
         elif part == "stages" and isinstance(after, str):
             words.append(after)
             i += 2

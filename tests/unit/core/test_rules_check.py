@@ -327,3 +327,95 @@ def test_a_whole_ruleset_problem_points_at_the_key_it_names(tmp_path: Path) -> N
     assert f"  line {line_of(text, 'cooldown =')}: cooldown only applies with requalify = true" in (
         result.output
     )
+
+
+SLA_HOURS = (
+    'business_hours = { days = ["mon", "tue", "wed", "thu", "fri"], start = "09:00",'
+    ' end = "17:00", timezone = "Europe/Amsterdam" }'
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'within = "4h"',
+            'within = "4 hours"',
+            "[sla.sql] within: '4 hours' is not a duration; write e.g. '7d', '24h', '30m' or '90s'",
+        ),
+        ('within = "4h"', 'within = "0h"', "[sla.sql]: within must be greater than 0, not 0"),
+        (
+            'worked_by = ["call_completed", "meeting_held"]',
+            'worked = ["call_completed", "meeting_held"]',
+            "[sla.sql]: unknown key 'worked' (did you mean 'worked_by'?)",
+        ),
+        (
+            'warn_before = "1h"',
+            'warn_before = "5h"',
+            "[sla.sql] warn_before: warn_before (5h) must be shorter than within (4h)",
+        ),
+        (
+            'worked_by = ["call_completed", "meeting_held"]',
+            'worked_by = ["call_complete"]',
+            "[sla.sql] worked_by: unknown event type 'call_complete'"
+            " (did you mean 'call_completed'?); the event types are page_view,",
+        ),
+        (
+            'timezone = "Europe/Amsterdam"',
+            'timezone = "Europe/Amsterdm"',
+            "[sla.sql] business_hours timezone: unknown time zone 'Europe/Amsterdm'"
+            " (did you mean 'Europe/Amsterdam'?)",
+        ),
+        (
+            'start = "09:00"',
+            'start = "18:00"',
+            "[sla.sql] business_hours: start (18:00) must be earlier than end (17:00)",
+        ),
+        (
+            'end = "17:00"',
+            'end = "5pm"',
+            "[sla.sql] business_hours end: '5pm' is not a time of day; write it as HH:MM",
+        ),
+        (
+            'days = ["mon", "tue",',
+            'days = ["mon", "mon",',
+            "[sla.sql] business_hours days: mon given more than once",
+        ),
+        (
+            'days = ["mon", "tue",',
+            'days = ["monday", "tue",',
+            "[sla.sql] business_hours days: unknown day 'monday' (did you mean 'mon'?);"
+            " the days are mon, tue, wed, thu, fri, sat, sun",
+        ),
+    ],
+)
+def test_sla_mistakes_are_said_in_plain_words_at_their_line(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    text = preset_texts()["default"]
+    start = text.index("[sla.sql]")
+    assert old in text[start:]
+    broken = text[:start] + text[start:].replace(old, new, 1)
+    path = tmp_path / "rules.toml"
+    path.write_text(broken)
+    result = runner.invoke(app, ["rules", "check", str(path)])
+    assert result.exit_code == 2
+    changed = start + broken[start:].index(new)
+    line = broken.count("\n", 0, changed) + 1
+    problems = result.output.splitlines()[1:]
+    assert len(problems) == 1, result.output
+    assert problems[0].startswith(f"  line {line}: {expected}"), result.output
+    for words in LIBRARY_WORDING:
+        assert words not in result.output
+
+
+def test_a_ruleset_may_have_no_sla_or_an_sqo_sla_too() -> None:
+    text = preset_texts()["default"]
+    without = text[: text.index("[sla.sql]")]
+    assert parse_ruleset(without).sla is None
+    sqo = '\n[sla.sqo]\nwithin = "2d"\n' + SLA_HOURS + "\n"
+    sla = parse_ruleset(text + sqo).sla
+    assert sla is not None
+    assert sla.sqo is not None
+    assert sla.sqo.within == 2 * 86_400_000
+    assert sla.sqo.worked_by == ["call_completed", "meeting_held"]
