@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The AsyncAPI validator (node, @asyncapi/parser pinned by package-lock.json).
+ASYNCAPI_DIR := schemas/asyncapi
+NODE_STAMP := $(ASYNCAPI_DIR)/node_modules/.installed-stamp
 
-.PHONY: demo test lint unit integration reliability bench bench-backtest broker broker-stop schemas clean
+.PHONY: demo test lint unit integration reliability bench bench-backtest broker broker-stop schemas asyncapi clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadq needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -14,13 +17,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Without npm this only warns: the other tests still run, and
+# tests/unit/schemas/test_asyncapi.py fails saying what is missing.
+$(NODE_STAMP): $(ASYNCAPI_DIR)/package.json $(ASYNCAPI_DIR)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd $(ASYNCAPI_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+		&& touch node_modules/.installed-stamp; \
+	else \
+		echo "warning: npm not found: the AsyncAPI validation test will fail (install Node.js 18.18+ with npm)" >&2; \
+	fi
+
 demo: $(STAMP)  ## The main job end to end: broker, workers, scenarios, traffic, summary
 	$(BIN)/leadq demo
 
-test: lint  ## ruff, mypy and every test (unit, agents, integration on a real Kafka)
+test: lint $(NODE_STAMP)  ## ruff, mypy and every test (unit, agents, integration on a real Kafka)
 	$(BIN)/pytest
 
-unit: $(STAMP)  ## Only the tests that need no broker
+unit: $(STAMP) $(NODE_STAMP)  ## Only the tests that need no broker
 	$(BIN)/pytest tests/unit tests/agents
 
 integration: $(STAMP)
@@ -43,6 +56,9 @@ lint: $(STAMP)
 schemas: $(STAMP)  ## Regenerate the JSON Schema files in schemas/json
 	$(BIN)/python -m schemas.export
 
+asyncapi: $(NODE_STAMP)  ## Validate schemas/asyncapi.yaml with the AsyncAPI parser
+	node $(ASYNCAPI_DIR)/validate.mjs
+
 broker: $(STAMP)  ## Start the local Apache Kafka on 127.0.0.1:9092
 	$(BIN)/leadq broker start
 
@@ -51,4 +67,4 @@ broker-stop: $(STAMP)
 
 clean:
 	-test -x $(BIN)/leadq && $(BIN)/leadq broker stop
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info reports
+	rm -rf $(VENV) $(ASYNCAPI_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info reports

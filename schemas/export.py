@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from schemas.events import CallEvent, EmailEvent, ProfileRecord, WebsiteEvent
-from schemas.outputs import DeadLetter, LeadStage, StageChange
+from schemas.outputs import DeadLetter, LeadStage, ShadowStageChange, StageChange
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -21,6 +21,7 @@ DOCUMENTS: dict[str, Any] = {
     "leads.stage-changes": StageChange,
     "leads.lead-stages": LeadStage,
     "leads.dead-letter": DeadLetter,
+    "leads.shadow-stage-changes": ShadowStageChange,
 }
 
 

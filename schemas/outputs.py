@@ -1,4 +1,4 @@
-"""Output models: stage changes on leads.stage-changes and rejects on leads.dead-letter."""
+"""Output models: stage changes, current stages, dead letters and shadow stage changes."""
 
 from __future__ import annotations
 
@@ -44,6 +44,12 @@ class StageChange(_Out):
     disqualification_reason: str | None
     scores: dict[str, float]
     ruleset: RulesetRef
+
+
+class ShadowStageChange(StageChange):
+    """A shadow ruleset's stage change (value of leads.shadow-stage-changes)."""
+
+    change_id: str = Field(description='"{lead_id}:{sequence}:shadow"; a re-emission repeats it')
 
 
 class LeadStage(_Out):
