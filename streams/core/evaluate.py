@@ -61,7 +61,9 @@ class View:
         total = 0.0
         evidence: list[Hit] = []
         for sig_id, hits in self.hits.items():
-            signal = self.rules.signals[sig_id]
+            signal = self.rules.signals.get(sig_id)
+            if signal is None:  # a signal the ruleset no longer has: its hits count for nothing
+                continue
             points = sum(self._points(h) for h in hits)
             if signal.max_points is not None:
                 points = min(points, signal.max_points)

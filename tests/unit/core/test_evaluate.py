@@ -53,6 +53,14 @@ def test_engagement_halves_every_half_life_and_penalties_do_not_decay() -> None:
     assert [h.event_id for h in View(RULES, lead, 0).engagement()[1]] == ["w1"]
 
 
+def test_hits_of_a_signal_the_ruleset_no_longer_has_count_for_nothing() -> None:
+    # A signal removed (or renamed) from the ruleset of a running deployment.
+    lead = state(("webinar", "w1", 0, 25), ("retired_signal", "r1", 0, 40))
+    score, evidence = View(RULES, lead, 0).engagement()
+    assert score == 25
+    assert [h.event_id for h in evidence] == ["w1"]
+
+
 def test_a_not_condition_holds_with_a_reason_naming_what_does_not() -> None:
     cond = NotCondition.model_validate({"not": {"signal": "demo"}})
     met = View(RULES, state(), None).holds(cond)
