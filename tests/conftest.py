@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,9 @@ import pytest
 
 from streams.settings import Settings
 from tests.support.kafka import unique_prefix
+from tests.support.ports import free_port
 
 BROKER_START_TIMEOUT_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +26,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from streams.broker.errors import BrokerError
     from streams.broker.node import LocalBroker
 
-    broker = LocalBroker(data_dir=tmp_path_factory.mktemp("broker"), port=_free_port())
+    broker = LocalBroker(data_dir=tmp_path_factory.mktemp("broker"), port=free_port())
     try:
         bootstrap = broker.start(timeout=BROKER_START_TIMEOUT_S)
     except BrokerError as first:
@@ -40,7 +34,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # with a fresh data dir and port; the first error is kept in the report.
         broker.stop()
         print(f"local broker did not start ({first}); retrying once")
-        broker = LocalBroker(data_dir=tmp_path_factory.mktemp("broker"), port=_free_port())
+        broker = LocalBroker(data_dir=tmp_path_factory.mktemp("broker"), port=free_port())
         bootstrap = broker.start(timeout=BROKER_START_TIMEOUT_S)
     try:
         yield bootstrap

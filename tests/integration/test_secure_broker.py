@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -33,16 +32,10 @@ from streams.tools.scenarios import SCENARIOS
 from streams.worker.kafka_clients import faust_credentials, kafka_client_kwargs
 from streams.worker.launch import start_worker, worker_env
 from tests.support.kafka import unique_prefix
+from tests.support.ports import free_port
 from tests.support.scenarios import scenario_messages
 
 _LEADQ = Path(sys.executable).with_name("leadq")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _leadq(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -87,7 +80,7 @@ class SecureBroker:
 @pytest.fixture(scope="module")
 def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     data_dir = tmp_path_factory.mktemp("secure-broker")
-    port, secure_port = _free_port(), _free_port()
+    port, secure_port = free_port(), free_port()
     started = _leadq(
         "broker", "start", "--secure", "--port", str(port), "--secure-port", str(secure_port),
         "--data-dir", str(data_dir), "--timeout", "120",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -16,17 +15,12 @@ from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import SCENARIOS
 from streams.worker.topics import TopicNames
 from tests.support.kafka import collect, produce, running_workers
+from tests.support.ports import free_port
 from tests.support.scenarios import scenario_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 WAIT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from tests.reliability.harness import (
     wait_leaders_elsewhere,
 )
 from tests.support.kafka import collect
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -141,16 +141,10 @@ async def test_rebalance_storm_a_third_worker_comes_and_goes(
     assert_clean(fig)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_broker_restart_mid_stream(
     make_settings: Callable[..., Settings], tmp_path: Path, record_figures: list[Figures]
 ) -> None:
-    broker = LocalBroker(data_dir=tmp_path / "broker", port=_free_port())
+    broker = LocalBroker(data_dir=tmp_path / "broker", port=free_port())
     bootstrap = await asyncio.to_thread(broker.start, 120)
     settings = make_settings(kafka_bootstrap_servers=bootstrap)
     work = Workload.simulated(LEADS, seed=303, events=EVENTS)

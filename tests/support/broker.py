@@ -1,18 +1,9 @@
-"""Helpers of the local broker's tests: free ports, fake executables, messages, properties."""
+"""Helpers of the local broker's tests: fake executables, messages, properties."""
 
 from __future__ import annotations
 
-import socket
 import stat
 from pathlib import Path
-
-
-def free_port() -> int:
-    """A TCP port that is free on the loopback interface right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def script(path: Path, body: str) -> Path:

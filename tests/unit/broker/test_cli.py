@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from streams.broker.cli import broker_app
-from tests.support.broker import assert_one_sentence, free_port
+from tests.support.broker import assert_one_sentence
+from tests.support.ports import free_port
 
 
 @pytest.mark.usefixtures("no_java")

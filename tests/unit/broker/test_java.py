@@ -9,7 +9,8 @@ import pytest
 from streams.broker.errors import BrokerError
 from streams.broker.java import check_java, java_command, java_major_version
 from streams.broker.node import LocalBroker
-from tests.support.broker import assert_one_sentence, free_port, script
+from tests.support.broker import assert_one_sentence, script
+from tests.support.ports import free_port
 
 
 @pytest.mark.usefixtures("no_java")

@@ -9,7 +9,7 @@ import pytest
 from streams.broker.errors import BrokerError
 from streams.broker.net import choose_controller_port, host_port, port_free
 from streams.broker.node import LocalBroker
-from tests.support.broker import free_port
+from tests.support.ports import free_port
 
 
 def test_port_in_use(tmp_path: Path, listening_socket: int) -> None:

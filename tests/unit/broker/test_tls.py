@@ -8,7 +8,8 @@ import pytest
 
 from streams.broker.errors import BrokerError
 from streams.broker.tls import BrokerSecurity, SecureFiles
-from tests.support.broker import assert_one_sentence, free_port
+from tests.support.broker import assert_one_sentence
+from tests.support.ports import free_port
 
 
 def test_a_new_password_is_kept_owner_only_and_reused(tmp_path: Path) -> None:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.web import WorkerWeb
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.asyncio
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_health_readiness_and_metrics_are_served() -> None:
