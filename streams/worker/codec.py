@@ -173,6 +173,8 @@ class OutgoingChange(NamedTuple):
     value: bytes
     headers: Headers
     current: bytes
+    to_stage: str  # for the metrics, without decoding the value again
+    trigger_event_id: str | None
 
 
 def outgoing_change(key: bytes, change: StageChanged, source: str) -> OutgoingChange:
@@ -184,7 +186,14 @@ def outgoing_change(key: bytes, change: StageChanged, source: str) -> OutgoingCh
         subject=change.lead_id,
         time=change.occurred_at,
     )
-    return OutgoingChange(key, encode_stage_change(change), headers, encode_lead_stage(change))
+    return OutgoingChange(
+        key,
+        encode_stage_change(change),
+        headers,
+        encode_lead_stage(change),
+        change.to_stage,
+        change.trigger_event_id,
+    )
 
 
 def lead_stage_dict(change: StageChanged) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 import faust
-import orjson
 from faust.types import EventT, StreamT
 
 from schemas.decode import Rejection
@@ -210,10 +209,9 @@ class QualifyAgent:
         assert self.metrics is not None
         now_ms = wall_ms()
         for applied in records:
-            for outgoing in applied.changes:
-                change = orjson.loads(outgoing.value)
-                self.metrics.stage_changes.labels(change["to_stage"]).inc()
-                produced_ms = self.trigger_ms.pop(change["trigger_event_id"] or "", None)
+            for change in applied.changes:
+                self.metrics.stage_changes.labels(change.to_stage).inc()
+                produced_ms = self.trigger_ms.pop(change.trigger_event_id or "", None)
                 if produced_ms is not None:
                     self.metrics.latency.observe(max(0, now_ms - produced_ms) / 1000)
         if len(self.trigger_ms) > MAX_PENDING_TRIGGERS:  # records dropped in a rebalance
