@@ -9,7 +9,13 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from schemas.events import CallEvent, EmailEvent, ProfileRecord, WebsiteEvent
-from schemas.outputs import DeadLetter, LeadStage, ShadowStageChange, StageChange
+from schemas.outputs import (
+    AlertDeadLetter,
+    DeadLetter,
+    LeadStage,
+    ShadowStageChange,
+    StageChange,
+)
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -22,6 +28,7 @@ DOCUMENTS: dict[str, Any] = {
     "leads.lead-stages": LeadStage,
     "leads.dead-letter": DeadLetter,
     "leads.shadow-stage-changes": ShadowStageChange,
+    "leads.alerts-dead-letter": AlertDeadLetter,
 }
 
 

@@ -1,8 +1,8 @@
-"""Output models: stage changes, current stages, dead letters and shadow stage changes."""
+"""Output models: stage changes, current stages, shadow changes, input and alert dead letters."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -88,3 +88,27 @@ class DeadLetter(_Out):
     key_encoding: Literal["utf-8", "base64"] = "utf-8"
     error: DeadLetterError
     received_at: AwareDatetime
+
+
+class AlertDeadLetter(_Out):
+    """An alert that `leadq alerts` gave up on (value of leads.alerts-dead-letter, keyed by
+    lead_id)."""
+
+    destination: str = Field(description="the destination's name in the alerts configuration")
+    webhook_id: str = Field(description="change_id or sla_event_id: the delivery's webhook-id")
+    reason: Literal["rejected", "expired", "gone", "disabled"] = Field(
+        description="rejected: an answer that is not retried (a 4xx other than 408, 410 and"
+        " 429, or a redirect); expired: still failing when max_age had passed; gone: the"
+        " destination answered 410 and is disabled; disabled: not sent, the destination had"
+        " been disabled by an earlier 410"
+    )
+    attempts: int = Field(ge=0, description="attempts made (0 when the destination was disabled)")
+    last_status: int | None = Field(description="HTTP status of the last attempt; null: no answer")
+    last_error: str | None = Field(
+        description="what went wrong in the last attempt (status and the start of the answer,"
+        " or the network error); null when no attempt was made"
+    )
+    first_attempt_at: AwareDatetime | None = Field(description="null when no attempt was made")
+    gave_up_at: AwareDatetime
+    source_topic: str = Field(description="the topic the event was read from")
+    event: dict[str, Any] = Field(description="the record as it is on its topic")

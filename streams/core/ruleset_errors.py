@@ -43,7 +43,21 @@ _BOUNDS = {
     "less_than": ("lt", "less than"),
     "less_than_equal": ("le", "at most"),
 }
-_LISTS = {"disqualify": "disqualifier", "fit": "fit rule", "cap": "score cap"}
+_LISTS = {
+    "disqualify": "disqualifier",
+    "fit": "fit rule",
+    "cap": "score cap",
+    "destination": "destination",  # an alerts configuration's [[destination]]
+}
+# The key that names an entry of such a list, and the form a usable name has.
+_NAMED_BY = {"disqualify": "reason", "destination": "name"}
+_NAME_PATTERNS = {"destination": r"^[a-z0-9-]+$"}
+# Patterns a name must match, in words.
+_PATTERN_RULES = {
+    ID_PATTERN: ID_RULE,
+    r"^[a-z0-9-]+$": "must be lower case letters, digits and hyphens",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "is not an environment variable name",
+}
 
 Tags = Mapping[str, type[BaseModel]]
 
@@ -80,15 +94,11 @@ def shown(value: Any) -> str:
 
 
 def _named(data: Any, table: str, index: int) -> str:
-    """'disqualifier 'opted_out'' (by its reason or rule id) or 'disqualifier 3'."""
+    """'disqualifier 'opted_out'' (by its reason, rule id or name) or 'disqualifier 3'."""
     item = data.get(table) if isinstance(data, dict) else None
     entry = item[index] if isinstance(item, list) and index < len(item) else None
-    name = (
-        entry.get("reason" if table == "disqualify" else "rule")
-        if isinstance(entry, dict)
-        else None
-    )
-    if isinstance(name, str) and re.match(ID_PATTERN, name):
+    name = entry.get(_NAMED_BY.get(table, "rule")) if isinstance(entry, dict) else None
+    if isinstance(name, str) and re.match(_NAME_PATTERNS.get(table, ID_PATTERN), name):
         return f"{_LISTS[table]} '{name}'"
     return f"{_LISTS[table]} {index + 1}"
 
@@ -267,8 +277,8 @@ def _sentence(err: ErrorDetails, root: type[BaseModel], tags: Tags) -> tuple[lis
         if key == "[key]" and len(path) >= 3:
             owner = "signal id" if path[-3] == "signals" else "name"
             return path[:-3], f"{owner} '{path[-2]}' {ID_RULE}"
-        if ctx.get("pattern") == ID_PATTERN:
-            return parent, f"{name} '{value}' {ID_RULE}"
+        if ctx.get("pattern") in _PATTERN_RULES:
+            return parent, f"{name} '{value}' {_PATTERN_RULES[ctx['pattern']]}"
         return parent, f"{name} '{value}' does not match the pattern {ctx.get('pattern')}"
     if kind in _EXPECTED:
         return parent, f"{name} must be {_EXPECTED[kind]}, not {shown(value)}"

@@ -45,14 +45,15 @@ class WorkerProcess:
     lines: list[str] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     reader: asyncio.Task[None] | None = None
+    ready_line: str = READY_LINE  # what the process prints once ready
 
     async def read_output(self) -> None:
-        """Collect the process's output lines; set `ready` once it prints READY_LINE."""
+        """Collect the process's output lines; set `ready` once it prints its ready line."""
         assert self.proc.stdout is not None
         async for raw in self.proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
             self.lines.append(line)
-            if READY_LINE in line:
+            if self.ready_line in line:
                 self.ready.set()
 
     async def wait_ready(self, timeout: float = WORKER_READY_TIMEOUT_S) -> None:

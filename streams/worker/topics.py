@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -20,6 +21,8 @@ STAGE_CHANGES: Final = "leads.stage-changes"
 LEAD_STAGES: Final = "leads.lead-stages"
 SHADOW_STAGE_CHANGES: Final = "leads.shadow-stage-changes"
 DEAD_LETTER: Final = "leads.dead-letter"
+SLA: Final = "leads.sla"
+ALERTS_DEAD_LETTER: Final = "leads.alerts-dead-letter"
 EVENTS_BY_LEAD: Final = "leadq.events-by-lead"
 LEAD_TABLE: Final = "lead-state"
 SHADOW_TABLE: Final = "lead-state-shadow"
@@ -81,8 +84,13 @@ def partition_of(key: bytes, partitions: int) -> int:
     return (hashed & 0x7FFFFFFF) % partitions
 
 
-async def ensure_topics(settings: Settings, timeout_s: float = METADATA_TIMEOUT_S) -> list[str]:
-    """Create the deployment's missing topics and wait until every partition has a leader.
+async def ensure_topics(
+    settings: Settings,
+    timeout_s: float = METADATA_TIMEOUT_S,
+    topics: Sequence[str] | None = None,
+) -> list[str]:
+    """Create the deployment's missing topics (or only those of `topics`, full names) and
+    wait until every partition has a leader.
 
     A worker that joins its group before the broker's metadata shows its topics gets no
     partitions (or crashes on a changelog that seems to have none), so this waits.
@@ -94,7 +102,7 @@ async def ensure_topics(settings: Settings, timeout_s: float = METADATA_TIMEOUT_
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = names.of_deployment(settings)
+        wanted = list(topics) if topics is not None else names.of_deployment(settings)
         compacted = {names.lead_stages, names.changelog, names.shadow_changelog}
         missing = [n for n in wanted if n not in existing]
         if missing:

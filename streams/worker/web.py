@@ -1,35 +1,39 @@
-"""The worker's own HTTP endpoints: /healthz, /readyz and /metrics (with LEADQ_WEB_PORT)."""
+"""A service's own HTTP endpoints: /healthz, /readyz and /metrics (with LEADQ_WEB_PORT)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST
-
-from streams.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "5"
 
 
-class WorkerWeb(Service):
-    """Serves the endpoints on host:port while the worker runs.
+class Metrics(Protocol):
+    """Metrics that render themselves in Prometheus' text format (WorkerMetrics, AlertMetrics)."""
 
-    /healthz answers 200 while the process serves at all; /readyz 200 once the worker has
-    its partitions and has recovered its state (503 with Retry-After before, and during a
-    rebalance); /metrics the Prometheus text format.
+    async def render(self) -> bytes: ...
+
+
+class WorkerWeb(Service):
+    """Serves the endpoints on host:port while a worker (or `leadq alerts`) runs.
+
+    /healthz answers 200 while the process serves at all; /readyz 200 once `ready()` says
+    so (a worker: it has its partitions and has recovered its state), else 503 with
+    Retry-After (before that, and during a rebalance); /metrics the Prometheus text format.
     """
 
     def __init__(
         self,
         host: str,
         port: int,
-        metrics: WorkerMetrics,
+        metrics: Metrics,
         ready: Callable[[], bool],
         **kwargs: Any,
     ) -> None:

@@ -15,6 +15,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 
 from schemas.decode import Rejection, decode
 from schemas.export import DOCUMENTS, JSON_DIR, schema_documents
+from streams.alerts.routing import dead_letter_value, read_event
 from streams.core.events import StageChanged
 from streams.core.qualify import Qualifier
 from streams.core.ruleset import load_ruleset
@@ -30,6 +31,7 @@ from streams.worker.codec import (
 )
 from streams.worker.shadow import encode_shadow_change
 from streams.worker.topics import (
+    ALERTS_DEAD_LETTER,
     DEAD_LETTER,
     INPUT_TOPICS,
     LEAD_STAGES,
@@ -81,6 +83,7 @@ CONTRACT_TOPICS = {
     LEAD_STAGES,
     DEAD_LETTER,
     SHADOW_STAGE_CHANGES,
+    ALERTS_DEAD_LETTER,
 }
 # Keywords that only one of draft-07 (the JSON Schema dialect AsyncAPI 3.0 supports, named in
 # the messages' schemaFormat) and 2020-12 (the files' dialect) has, or that mean different
@@ -182,6 +185,36 @@ def _dead_letters() -> list[dict[str, Any]]:
     return out
 
 
+def _alert_dead_letters() -> list[dict[str, Any]]:
+    """Alert dead letters as the alert service writes them: given up after attempts, and
+    never attempted (a destination disabled before)."""
+    change = stage_change_dict(_stage_changes()[0], WHEN)
+    event = read_event("stage_changes", orjson.dumps(change))
+    tried = dead_letter_value(
+        destination="crm",
+        event=event,
+        source_topic=STAGE_CHANGES,
+        reason="expired",
+        attempts=12,
+        last_status=503,
+        last_error="HTTP 503: busy",
+        first_attempt_at=WHEN,
+        gave_up_at=WHEN,
+    )
+    never = dead_letter_value(
+        destination="crm",
+        event=event,
+        source_topic=STAGE_CHANGES,
+        reason="disabled",
+        attempts=0,
+        last_status=None,
+        last_error=None,
+        first_attempt_at=None,
+        gave_up_at=WHEN,
+    )
+    return [orjson.loads(tried), orjson.loads(never)]
+
+
 def test_every_contract_topic_is_a_channel_with_its_schema_file() -> None:
     files = _channel_schema_files()
     assert set(files) == CONTRACT_TOPICS
@@ -232,6 +265,7 @@ def test_real_records_of_every_topic_validate_against_its_schema_file() -> None:
         records[LEAD_STAGES].append(lead_stage_dict(change))
         records[SHADOW_STAGE_CHANGES].append(orjson.loads(encode_shadow_change(change, WHEN)))
     records[DEAD_LETTER].extend(_dead_letters())
+    records[ALERTS_DEAD_LETTER].extend(_alert_dead_letters())
 
     for topic, values in records.items():
         assert values, f"no real record of {topic}"
@@ -272,7 +306,7 @@ def test_message_keys_and_stage_change_headers_match_the_asyncapi_document() -> 
         Draft7Validator(key_schema(INPUT_TOPICS[event.kind])).validate(event.key)
     change = _stage_changes()[0]
     sent = outgoing_change(change.lead_id.encode(), change, source="leadq/leadq")
-    for topic in (STAGE_CHANGES, LEAD_STAGES, SHADOW_STAGE_CHANGES):
+    for topic in (STAGE_CHANGES, LEAD_STAGES, SHADOW_STAGE_CHANGES, ALERTS_DEAD_LETTER):
         Draft7Validator(key_schema(topic)).validate(sent.key.decode())
     Draft7Validator(key_schema(DEAD_LETTER)).validate(None)
 
@@ -283,5 +317,5 @@ def test_message_keys_and_stage_change_headers_match_the_asyncapi_document() -> 
     assert headers["ce_id"] == change.change_id
     assert headers["ce_subject"] == change.lead_id
     assert headers["ce_type"] == STAGE_CHANGED
-    for topic in (LEAD_STAGES, DEAD_LETTER, SHADOW_STAGE_CHANGES):
+    for topic in (LEAD_STAGES, DEAD_LETTER, SHADOW_STAGE_CHANGES, ALERTS_DEAD_LETTER):
         assert "headers" not in messages[topic], topic
