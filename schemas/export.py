@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from schemas.events import CallEvent, EmailEvent, ProfileRecord, WebsiteEvent
-from schemas.outputs import DeadLetter, LeadStage, ShadowStageChange, StageChange
+from schemas.outputs import DeadLetter, LeadStage, ShadowStageChange, SlaEvent, StageChange
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -20,6 +20,7 @@ DOCUMENTS: dict[str, Any] = {
     "leads.profile": ProfileRecord,
     "leads.stage-changes": StageChange,
     "leads.lead-stages": LeadStage,
+    "leads.sla": SlaEvent,
     "leads.dead-letter": DeadLetter,
     "leads.shadow-stage-changes": ShadowStageChange,
 }
