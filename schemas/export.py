@@ -14,6 +14,7 @@ from schemas.outputs import (
     DeadLetter,
     LeadStage,
     ShadowStageChange,
+    SlaEvent,
     StageChange,
 )
 
@@ -26,6 +27,7 @@ DOCUMENTS: dict[str, Any] = {
     "leads.profile": ProfileRecord,
     "leads.stage-changes": StageChange,
     "leads.lead-stages": LeadStage,
+    "leads.sla": SlaEvent,
     "leads.dead-letter": DeadLetter,
     "leads.shadow-stage-changes": ShadowStageChange,
     "leads.alerts-dead-letter": AlertDeadLetter,

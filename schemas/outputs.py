@@ -1,4 +1,5 @@
-"""Output models: stage changes, current stages, shadow changes, input and alert dead letters."""
+"""Output models: stage changes, current stages, SLA events, shadow changes, input and alert
+dead letters."""
 
 from __future__ import annotations
 
@@ -63,6 +64,38 @@ class LeadStage(_Out):
     scores: dict[str, float]
     ruleset: RulesetRef
     disqualification_reason: str | None
+
+
+class BusinessHours(_Out):
+    """The working week an SLA counts in, as the ruleset gives it."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, local")
+    end: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, local")
+    timezone: str = Field(description="IANA time zone name, e.g. Europe/Amsterdam")
+
+
+class SlaPolicyRef(_Out):
+    """The SLA policy of the stage, as the ruleset gives it."""
+
+    within: str = Field(description='how long sales has to work the lead, e.g. "4h"')
+    business_hours: BusinessHours | None = Field(description="null: every hour counts")
+
+
+class SlaEvent(_Out):
+    """An SLA warning or breach of a lead in a stage (value of leads.sla, keyed by lead_id)."""
+
+    sla_event_id: str = Field(
+        description='"{lead_id}:{sequence}:{kind}" (sequence: the stage change that started'
+        " the clock); a re-emission repeats it"
+    )
+    lead_id: str
+    kind: Literal["warning", "breached"]
+    stage: Literal["sql", "sqo"]
+    stage_since: AwareDatetime = Field(description="occurred_at of the change into the stage")
+    due_at: AwareDatetime = Field(description="when the lead must have been worked")
+    policy: SlaPolicyRef
+    emitted_at: AwareDatetime
 
 
 class DeadLetterError(_Out):

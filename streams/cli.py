@@ -310,14 +310,14 @@ def backtest(
 @app.command()
 def tail(
     topic: Annotated[
-        Literal["stage-changes", "dead-letter"],
+        Literal["stage-changes", "sla", "dead-letter"],
         typer.Option(help="The output topic, without the prefix."),
     ] = "stage-changes",
     from_beginning: Annotated[bool, typer.Option(help="Start at the oldest record.")] = False,
     count: Annotated[int, typer.Option(min=0, help="Stop after N records (0 = never).")] = 0,
     raw: Annotated[bool, typer.Option(help="Print the JSON values as they are.")] = False,
 ) -> None:
-    """Print stage changes (or dead letters) as they arrive."""
+    """Print stage changes (or SLA warnings and breaches, or dead letters) as they arrive."""
     from aiokafka.errors import KafkaError
 
     from streams.tools.tail import tail_topic

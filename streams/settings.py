@@ -49,10 +49,10 @@ class Settings(BaseSettings):
     store: Literal["rocksdb://", "memory://"] = Field(
         default="rocksdb://", validation_alias="LEADQ_STORE"
     )
-    # Time-driven changes (demotion on decay): how often the timer looks for due leads, how
-    # often it rebuilds its index from the local table partitions, and its clock: "event"
-    # (the latest event time processed while input waits, the wall clock once the input is
-    # read to its end; never ahead of the wall clock) or "wall".
+    # Time-driven changes (demotion on decay) and SLA events: how often the timer looks for
+    # due leads, how often it rebuilds its index from the local table partitions, and its
+    # clock: "event" (the latest event time processed while input waits, the wall clock once
+    # the input is read to its end; never ahead of the wall clock) or "wall".
     timer_clock: Literal["event", "wall"] = Field(
         default="event", validation_alias="LEADQ_TIMER_CLOCK"
     )

@@ -44,12 +44,17 @@ class LeadEvent:
     at_ms: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "at_ms", (self.occurred_at - _EPOCH) // _MS)
+        object.__setattr__(self, "at_ms", to_ms(self.occurred_at))
 
 
 def from_ms(at_ms: int) -> datetime:
     """The UTC datetime of an event time in epoch milliseconds (exact)."""
     return _EPOCH + at_ms * _MS
+
+
+def to_ms(at: datetime) -> int:
+    """Epoch milliseconds of a timezone-aware datetime (rounded down)."""
+    return (at - _EPOCH) // _MS
 
 
 @dataclass(frozen=True, slots=True)

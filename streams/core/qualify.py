@@ -9,6 +9,8 @@ from streams.core.decay import demotion_ms
 from streams.core.evaluate import Met, View, matches
 from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
 from streams.core.ruleset import Match, Ruleset, SignalCondition
+from streams.core.sla import SlaEvent
+from streams.core.sla_state import next_sla_ms, on_changes, on_event, on_tick
 from streams.core.state import Hit, LeadState
 
 ANONYMOUS_PREFIX = "anon:"
@@ -38,20 +40,26 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What processing one event did: the new state, stage changes to emit, events to
-    forward to another key (by their lead_id), and a rejection to report, if any."""
+    """What processing one event (or timer tick) did: the new state, stage changes to emit,
+    events to forward to another key (by their lead_id), a rejection to report, if any,
+    and SLA events to emit."""
 
     state: LeadState
     changes: tuple[StageChanged, ...] = ()
     forward: tuple[LeadEvent, ...] = ()
     rejection: Rejected | None = None
+    sla: tuple[SlaEvent, ...] = ()
 
 
 class Qualifier:
-    """Applies one ruleset to lead states; deterministic and free of I/O."""
+    """Applies one ruleset to lead states; deterministic and free of I/O.
 
-    def __init__(self, rules: Ruleset) -> None:
+    With `sla=False` the ruleset's SLA policies are left out: no SLA clocks, no SLA events
+    (a shadow ruleset's evaluation)."""
+
+    def __init__(self, rules: Ruleset, *, sla: bool = True) -> None:
         self.rules = rules
+        self.sla = rules.sla if sla else None
         self.lateness_ms = rules.allowed_lateness
         self.half_life_ms = rules.engagement.half_life
         self.time_dependent = rules.time_dependent
@@ -81,8 +89,12 @@ class Qualifier:
 
     # -- the core functions -----------------------------------------------------------
 
-    def process(self, state: LeadState, event: LeadEvent) -> Decision:
-        """Record an event and emit every stage change it completes, in order."""
+    def process(self, state: LeadState, event: LeadEvent, seen_ms: int | None = None) -> Decision:
+        """Record an event and emit every stage change it completes, in order, and the SLA
+        events that came due before it stopped an SLA clock.
+
+        `seen_ms` is the wall-clock time the event is processed (for the SLA backlog rule);
+        by default its own event time (a replay judged as if live)."""
         if _already_seen(state, event.event_id):
             return Decision(state)
         if state.key.startswith(ANONYMOUS_PREFIX):
@@ -90,14 +102,21 @@ class Qualifier:
         late = self._too_late(state, event)
         if late is not None and self.rules.late_events == "dead_letter":
             return Decision(state, rejection=late)
+        seen = event.at_ms if seen_ms is None else seen_ms
         changes: list[StageChanged] = []
+        sla: list[SlaEvent] = []
         if late is None and event.type != "profile":
             state, changes = self.advance(state, event.at_ms)
+            state, sla = on_changes(self.sla, state, changes, seen)
         state = self._record(state, event)
+        # The event works the stage the lead is in, not the one it makes the lead enter.
+        state, worked = on_event(self.sla, state, event)
+        entered = len(changes)
         while (step := self._next_step(state, event)) is not None:
             state, change = step
             changes.append(change)
-        return Decision(self._prune(state), tuple(changes))
+        state, left = on_changes(self.sla, state, changes[entered:], seen)
+        return Decision(self._prune(state), tuple(changes), sla=(*sla, *worked, *left))
 
     def apply(self, state: LeadState, event: LeadEvent) -> tuple[LeadState, list[StageChanged]]:
         """process() for one key, without forwarding or rejections (a rejected event
@@ -139,10 +158,28 @@ class Qualifier:
         )
         return self._prune(new_state), [change]
 
+    @property
+    def timed(self) -> bool:
+        """Whether anything happens without an event (demotion, SLA events): a worker then
+        runs a timer that sends tick records."""
+        return self.rules.demotion is not None or self.sla is not None
+
+    def tick(self, state: LeadState, now_ms: int) -> Decision:
+        """A timer tick at now_ms: the time-driven changes due by then (advance), then the
+        SLA events of the lead's running SLA clock due by then."""
+        state, changes = self.advance(state, now_ms)
+        state, left = on_changes(self.sla, state, changes, now_ms)
+        state, due = on_tick(self.sla, state, now_ms)
+        return Decision(state, tuple(changes), sla=(*left, *due))
+
     def next_due_ms(self, state: LeadState) -> int | None:
-        """The event time at which advance() will next have a change to make, if any."""
+        """The time at which tick() will next have something to do, if ever: a time-driven
+        change (event time) or an SLA event."""
         due = demotion_ms(self.rules, state)
-        return None if due is None else due + self.lateness_ms
+        times = [] if due is None else [due + self.lateness_ms]
+        if (sla_ms := next_sla_ms(self.sla, state)) is not None:
+            times.append(sla_ms)
+        return min(times, default=None)
 
     def fold(self, events: Iterable[LeadEvent], key: str) -> tuple[LeadState, list[StageChanged]]:
         """Apply a sequence of events to a fresh state (tests, backtests, references)."""

@@ -97,7 +97,9 @@ class Entered(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SlaEvent:
-    """A `leads.sla` record without `emitted_at` (added by the shell that sends it)."""
+    """A `leads.sla` record without `emitted_at` (added by the shell that sends it), and
+    the instant it came due (`occurred_at`: the warning instant, or `due_at` for a breach;
+    not a field of the record, its CloudEvents time)."""
 
     lead_id: str
     sequence: int
@@ -106,6 +108,7 @@ class SlaEvent:
     stage_since: datetime
     due_at: datetime
     policy: Mapping[str, Any]
+    occurred_at: datetime
 
     @property
     def sla_event_id(self) -> str:
@@ -183,6 +186,7 @@ def sla_events(
             stage_since=entered.occurred_at,
             due_at=clock.due,
             policy=policy.echo(),
+            occurred_at=at,
         )
         for kind, at in due
         if at is not None and at <= now and _live(at, clock.stopped)

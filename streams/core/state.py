@@ -1,4 +1,5 @@
-"""Per-lead state kept in the table: stage, clock, hits, profile facts and identity links."""
+"""Per-lead state kept in the table: stage, clock, hits, profile facts, identity links and
+the running SLA clock."""
 
 from __future__ import annotations
 
@@ -18,13 +19,38 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class SlaClock:
+    """A running SLA clock: the stage change that started it (its sequence, the stage it
+    entered and its event time), when the worker processed that change (wall clock, for
+    the backlog rule) and the SLA events already emitted. Dropped once it stops (worked,
+    left the stage) or has breached: nothing more can come of it."""
+
+    sequence: int
+    stage: str
+    since_ms: int
+    seen_ms: int
+    emitted: tuple[str, ...] = ()
+
+    def to_list(self) -> list[Any]:
+        """A compact JSON-ready form."""
+        return [self.sequence, self.stage, self.since_ms, self.seen_ms, list(self.emitted)]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> SlaClock:
+        """Inverse of to_list."""
+        sequence, stage, since_ms, seen_ms, emitted = item
+        return cls(int(sequence), str(stage), int(since_ms), int(seen_ms), tuple(emitted))
+
+
+@dataclass(frozen=True, slots=True)
 class LeadState:
     """Everything known about one lead (or one anonymous visitor) that the rules need.
 
     `seen` maps recent event ids to their event time (for deduplication; pruned with the
     hits), `clock_ms` is the latest event time the lead has reached, `stage_at_ms` the event
     time of its last stage change. An anonymous visitor's state keeps the events the rules
-    care about (`held`) until an identify links it to a lead (`linked_to`).
+    care about (`held`) until an identify links it to a lead (`linked_to`). `sla` is the
+    running SLA clock of the stage the lead is in, if that stage has an SLA.
     """
 
     key: str
@@ -41,6 +67,7 @@ class LeadState:
     stage_at_ms: int | None = None
     linked_to: str | None = None
     held: tuple[LeadEvent, ...] = ()
+    sla: SlaClock | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form for the table and its changelog."""
@@ -68,11 +95,14 @@ class LeadState:
             out["disqualification_reason"] = self.disqualification_reason
         if self.held:
             out["held"] = [_held_item(e) for e in self.held]
+        if self.sla is not None:
+            out["sla"] = self.sla.to_list()
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LeadState:
-        """Inverse of to_dict (also reads states written before event time was kept)."""
+        """Inverse of to_dict (also reads states written before event time or SLA clocks
+        were kept)."""
         seen_raw = data["seen"]
         seen = {
             (item[0] if isinstance(item, list) else item): (
@@ -98,6 +128,7 @@ class LeadState:
             stage_at_ms=data.get("stage_at_ms"),
             linked_to=data.get("linked_to"),
             held=tuple(_held_event(item) for item in data.get("held", ())),
+            sla=SlaClock.from_list(data["sla"]) if "sla" in data else None,
         )
 
 

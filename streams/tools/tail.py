@@ -1,7 +1,9 @@
-"""Follow leads.stage-changes (or leads.dead-letter) and print each record for a person."""
+"""Follow leads.stage-changes (or leads.sla, leads.dead-letter) and print each record for a
+person."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -11,7 +13,11 @@ from aiokafka import AIOKafkaConsumer
 from streams.settings import Settings
 from streams.worker.kafka_clients import kafka_client_kwargs
 
-TOPICS = {"stage-changes": "leads.stage-changes", "dead-letter": "leads.dead-letter"}
+TOPICS = {
+    "stage-changes": "leads.stage-changes",
+    "sla": "leads.sla",
+    "dead-letter": "leads.dead-letter",
+}
 
 
 def format_change(change: dict[str, Any]) -> str:
@@ -27,6 +33,22 @@ def format_dead_letter(record: dict[str, Any]) -> str:
         f"{record['source_topic']}[{record['partition']}]@{record['offset']}:"
         f" {error.get('code')}: {error.get('message')}"
     )
+
+
+def format_sla(record: dict[str, Any]) -> str:
+    """One line per SLA event: lead, stage, warning or breach, and when it is (was) due."""
+    what = "SLA warning" if record["kind"] == "warning" else "SLA breached"
+    return (
+        f"{record['lead_id']}: {what} in {record['stage']} (due {record['due_at']},"
+        f" in the stage since {record['stage_since']}, within {record['policy']['within']})"
+    )
+
+
+FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "stage-changes": format_change,
+    "sla": format_sla,
+    "dead-letter": format_dead_letter,
+}
 
 
 async def tail_topic(
@@ -50,8 +72,7 @@ async def tail_topic(
                 typer.echo(message.value.decode("utf-8", "replace"))
             else:
                 body = orjson.loads(message.value)
-                line = format_change(body) if topic == "stage-changes" else format_dead_letter(body)
-                typer.echo(line)
+                typer.echo(FORMATS[topic](body))
             seen += 1
             if count and seen >= count:
                 break

@@ -156,7 +156,7 @@ def build(
     due = due_index(qualifier)
     shadow = None
     if shadow_ruleset is not None:
-        shadow_qualifier = Qualifier(shadow_ruleset)
+        shadow_qualifier = Qualifier(shadow_ruleset, sla=False)  # a shadow sends no SLA events
         shadow = Shadow(
             qualifier=shadow_qualifier,
             # The shadow state of each lead, as `table` (its own changelog).
@@ -182,9 +182,9 @@ def build(
         source=f"leadq/{settings.app_id}",
     )
     qualify = app.agent(by_lead, name="qualify")(agent.run)
-    if ruleset.demotion is not None:
+    if qualifier.timed:
         app.timer(settings.timer_interval_s)(TickTimer(due, table, by_lead).run)
-    if shadow is not None and shadow.qualifier.rules.demotion is not None:
+    if shadow is not None and shadow.qualifier.timed:
         # The shadow's due leads get ticks of their own; a tick applies what is due to both.
         shadow_timer = TickTimer(shadow.due, shadow.table, by_lead)
         app.timer(settings.timer_interval_s)(shadow_timer.run)

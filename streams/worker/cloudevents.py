@@ -10,6 +10,10 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 STAGE_CHANGED: Final = "io.leadq.lead.stage_changed.v1"
+SLA_WARNING: Final = "io.leadq.lead.sla_warning.v1"
+SLA_BREACHED: Final = "io.leadq.lead.sla_breached.v1"
+# The CloudEvents type of a leads.sla record, by its kind.
+SLA_TYPES: Final = {"warning": SLA_WARNING, "breached": SLA_BREACHED}
 _FORMAT: Final = JSONFormat()
 
 Headers = list[tuple[str, bytes]]

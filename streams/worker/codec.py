@@ -1,4 +1,5 @@
-"""orjson encoding of the events-by-lead topic, table state, stage changes and dead letters."""
+"""orjson encoding of the events-by-lead topic, table state, stage changes, SLA events and
+dead letters."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from schemas.decode import Decoded, Rejection
 from schemas.events import PROFILE_FIELDS, ProfileRecord, WebsiteEnvelope
 from streams.core.events import EventOrigin, LeadEvent, StageChanged
 from streams.core.qualify import routing_key
+from streams.core.sla import SlaEvent
 from streams.core.state import LeadState
-from streams.worker.cloudevents import STAGE_CHANGED, Headers, binary_headers
+from streams.worker.cloudevents import SLA_TYPES, STAGE_CHANGED, Headers, binary_headers
 
 # A dead letter keeps at most this much of the rejected value (JSON escaping can grow it
 # six-fold), so that it always fits in one Kafka record.
@@ -218,6 +220,46 @@ def encode_lead_stage(change: StageChanged) -> bytes:
 def encode_stage_change(change: StageChanged, emitted_at: datetime | None = None) -> bytes:
     """Value bytes for leads.stage-changes."""
     return orjson.dumps(stage_change_dict(change, emitted_at or datetime.now(UTC)))
+
+
+def sla_event_dict(event: SlaEvent, emitted_at: datetime) -> dict[str, Any]:
+    """The contract's leads.sla record."""
+    return {
+        "sla_event_id": event.sla_event_id,
+        "lead_id": event.lead_id,
+        "kind": event.kind,
+        "stage": event.stage,
+        "stage_since": event.stage_since.isoformat(),
+        "due_at": event.due_at.isoformat(),
+        "policy": dict(event.policy),
+        "emitted_at": emitted_at.isoformat(),
+    }
+
+
+class OutgoingSla(NamedTuple):
+    """An SLA event ready to send to leads.sla: key, value and CloudEvents headers."""
+
+    key: bytes
+    value: bytes
+    headers: Headers
+    kind: str  # for the metrics, without decoding the value again
+
+
+def outgoing_sla(
+    key: bytes, event: SlaEvent, source: str, emitted_at: datetime | None = None
+) -> OutgoingSla:
+    """Everything the worker sends for one SLA event (source: `leadq/{app id}`). Its
+    CloudEvents time is the instant it came due (the warning instant, or due_at for a
+    breach), so a re-emission repeats every header; emitted_at is the wall clock now."""
+    headers = binary_headers(
+        event_id=event.sla_event_id,
+        source=source,
+        event_type=SLA_TYPES[event.kind],
+        subject=event.lead_id,
+        time=event.occurred_at,
+    )
+    value = orjson.dumps(sla_event_dict(event, emitted_at or datetime.now(UTC)))
+    return OutgoingSla(key, value, headers, event.kind)
 
 
 def dead_letter_of(message: Any, rejection: Rejection) -> bytes:

@@ -11,7 +11,7 @@ from faust.types import EventT, StreamT
 
 from streams.core.events import LeadEvent
 from streams.core.state import LeadState
-from streams.worker.codec import OutgoingChange
+from streams.worker.codec import OutgoingChange, OutgoingSla
 
 # Records applied ahead of the acknowledgements of the first of them, at most. Bounds the
 # work done again after a crash, and how long a lead's state waits to be stored.
@@ -24,8 +24,9 @@ AHEAD_SENDS: Final = 8
 
 @dataclass
 class Applied:
-    """One record: its event, the states it left, what it sent and the sends' futures (and,
-    with a shadow ruleset, the shadow states it left and the shadow's stage changes)."""
+    """One record: its event, the states it left, what it sent and the sends' futures (its
+    SLA events among them; and, with a shadow ruleset, the shadow states it left and the
+    shadow's stage changes)."""
 
     event: EventT
     states: dict[bytes, LeadState]
@@ -34,6 +35,7 @@ class Applied:
     sent: list[asyncio.Future[Any]]
     shadow_states: dict[bytes, LeadState] = field(default_factory=dict)
     shadow_changes: list[tuple[bytes, bytes]] = field(default_factory=list)
+    sla: list[OutgoingSla] = field(default_factory=list)
 
 
 @dataclass

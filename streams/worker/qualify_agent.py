@@ -16,10 +16,12 @@ from streams.core.state import LeadState
 from streams.worker.batching import REKEY_RECORD_EVENTS
 from streams.worker.codec import (
     OutgoingChange,
+    OutgoingSla,
     decode_state,
     encode_lead_event,
     encode_state,
     outgoing_change,
+    outgoing_sla,
 )
 from streams.worker.failstop import retry_or_stop
 from streams.worker.faust_ext.current_event import processing
@@ -35,16 +37,18 @@ from streams.worker.wall_clock import wall_ms
 
 log = logging.getLogger(__name__)
 
-# What applying one record gives: the final state of each lead it touched (to be stored),
-# its encoded stage changes (key, value) and the events it hands over to their lead.
 MAX_PENDING_TRIGGERS = 10_000
 
-RecordResult = tuple[dict[bytes, LeadState], list[OutgoingChange], list[LeadEvent]]
+# What applying one record gives: the final state of each lead it touched (to be stored),
+# its stage changes, the events it hands over to their lead, and its SLA events.
+RecordResult = tuple[
+    dict[bytes, LeadState], list[OutgoingChange], list[LeadEvent], list[OutgoingSla]
+]
 
 
 class QualifyAgent:
-    """Apply the rules to each lead's state; send stage changes and hand-overs, then store
-    the state.
+    """Apply the rules to each lead's state; send stage changes, SLA events and hand-overs,
+    then store the state.
 
     A record holds a batch of events (see RekeyBuffer), one event a visitor hands over to
     its lead, or a timer tick: they are applied in order and the record's stage changes and
@@ -55,7 +59,8 @@ class QualifyAgent:
     is each lead's final state stored and the records acked (so faust commits their
     offsets). After a crash in between, the records are processed again from the states
     stored before them and re-emit the same changes (same change_id, same content) instead
-    of losing them.
+    of losing them. SLA events (a timer tick's, or those an event's stage change or work
+    completes) go with the record's sends the same way.
 
     A lead's state is stored again even when the record leaves it unchanged (its events
     were all seen before): after a kill, the local store can hold a state whose changelog
@@ -103,22 +108,14 @@ class QualifyAgent:
             if not pending.takes(event):
                 await self.finish(stream, pending)
             items = decode_record(event.value, event.key)
-            states, changes, forward = await self.apply_items(event, items, pending.states)
-            if self.shadow is None:
-                sent = await retry_or_stop(
-                    "sending stage changes", self.queue_sends, changes, forward
-                )
-                pending.add(Applied(event, states, changes, forward, sent))
-            else:
-                shadow_states, shadow_changes = self.shadow.apply_items(
+            states, changes, forward, sla = await self.apply_items(event, items, pending.states)
+            applied = Applied(event, states, changes, forward, [], sla=sla)
+            if self.shadow is not None:
+                applied.shadow_states, applied.shadow_changes = self.shadow.apply_items(
                     items, pending.shadow_states
                 )
-                sent = await retry_or_stop(
-                    "sending stage changes", self.queue_sends, changes, forward, shadow_changes
-                )
-                applied = Applied(event, states, changes, forward, sent)
-                applied.shadow_states, applied.shadow_changes = shadow_states, shadow_changes
-                pending.add(applied)
+            applied.sent = await retry_or_stop("sending stage changes", self.queue_sends, applied)
+            pending.add(applied)
             if not pending.full() and records_waiting(stream):
                 continue
             await self.finish(stream, pending)
@@ -164,10 +161,12 @@ class QualifyAgent:
     ) -> RecordResult:
         """Apply one record's items in order (dead-lettering rejected ones), on top of the
         states of records applied but not stored yet (`ahead`). Returns the final state
-        of each stored lead it touched, its stage changes and its hand-overs."""
+        of each stored lead it touched, its stage changes, its hand-overs and its SLA
+        events."""
         states: dict[bytes, LeadState] = {}  # touched by this record, not yet stored
         changes: list[OutgoingChange] = []
         forward: list[LeadEvent] = []
+        sla: list[OutgoingSla] = []
         for key, item in items:
             raw_key = key.encode()  # table keys are bytes, as they come back on recovery
             if raw_key in states:
@@ -196,7 +195,8 @@ class QualifyAgent:
                 states[raw_key] = decision.state
                 changes.extend(outgoing_change(raw_key, c, self.source) for c in decision.changes)
                 forward.extend(decision.forward)
-        return states, changes, forward
+                sla.extend(outgoing_sla(raw_key, e, self.source) for e in decision.sla)
+        return states, changes, forward, sla
 
     def note_trigger(self, event: LeadEvent) -> None:
         """Remember when an event that made stage changes was produced (for the metrics)."""
@@ -235,32 +235,23 @@ class QualifyAgent:
             origin,
         )
 
-    async def queue_sends(
-        self,
-        records: list[OutgoingChange],
-        forward: list[LeadEvent],
-        shadow_records: list[tuple[bytes, bytes]] | None = None,
-    ) -> list[asyncio.Future[Any]]:
-        """Send stage changes (each with the lead's current stage, the same durability), the
-        shadow's stage changes, and events handed over to their lead's key (its partition);
-        returns the futures of their acknowledgements."""
-        names = self.names
+    async def queue_sends(self, applied: Applied) -> list[asyncio.Future[Any]]:
+        """Send a record's stage changes (each with the lead's current stage, the same
+        durability), its SLA events, the shadow's stage changes, and events handed over to
+        their lead's key (its partition); returns the futures of their acknowledgements."""
+        names, send = self.names, self.outputs.send
         sent = []
-        for change in records:
+        for change in applied.changes:
             sent += [
-                await self.outputs.send(
-                    names.stage_changes, change.key, change.value, headers=change.headers
-                ),
-                await self.outputs.send(names.lead_stages, change.key, change.current),
+                await send(names.stage_changes, change.key, change.value, headers=change.headers),
+                await send(names.lead_stages, change.key, change.current),
             ]
-        if shadow_records:
-            topic = names.shadow_stage_changes
-            sent += [await self.outputs.send(topic, k, v) for k, v in shadow_records]
+        sent += [await send(names.sla, e.key, e.value, headers=e.headers) for e in applied.sla]
+        topic = names.shadow_stage_changes
+        sent += [await send(topic, k, v) for k, v in applied.shadow_changes]
         sent += [
-            await self.outputs.send(
-                names.events_by_lead, (e.lead_id or "").encode(), encode_lead_event(e)
-            )
-            for e in forward
+            await send(names.events_by_lead, (e.lead_id or "").encode(), encode_lead_event(e))
+            for e in applied.forward
         ]
         return sent
 
@@ -268,9 +259,7 @@ class QualifyAgent:
         """Wait for the records' sends; a record with a failed send is sent again whole."""
         for applied in records:
             if any(f.done() and (f.cancelled() or f.exception()) for f in applied.sent):
-                applied.sent = await self.queue_sends(
-                    applied.changes, applied.forward, applied.shadow_changes
-                )
+                applied.sent = await self.queue_sends(applied)
         await asyncio.gather(*(f for applied in records for f in applied.sent))
 
     def store(self, key: bytes, state: LeadState) -> None:

@@ -50,15 +50,17 @@ def decode_record(raw: bytes, key: bytes | None) -> list[tuple[str, LeadEvent | 
     return [((key or b"").decode(), Tick(now_ms))]
 
 
-def process_item(qualifier: Qualifier, state: LeadState, item: LeadEvent | Tick) -> Decision:
-    """What an item of a by-lead record does to a state: an event is processed; a tick
-    applies the time-driven changes due by its time."""
+def process_item(
+    qualifier: Qualifier, state: LeadState, item: LeadEvent | Tick, seen_ms: int | None = None
+) -> Decision:
+    """What an item of a by-lead record does to a state: an event is processed (seen at
+    seen_ms, the wall clock by default: the SLA backlog rule); a tick applies the
+    time-driven changes and SLA events due by its time."""
     if isinstance(item, LeadEvent):
-        return qualifier.process(state, item)
+        return qualifier.process(state, item, wall_ms() if seen_ms is None else seen_ms)
     if state.sequence == 0:  # a tick for a lead this worker has no state for
         return Decision(state)
-    new_state, changes = qualifier.advance(state, item.now_ms)
-    return Decision(new_state, tuple(changes))
+    return qualifier.tick(state, item.now_ms)
 
 
 class DueIndex:

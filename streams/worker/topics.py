@@ -19,6 +19,7 @@ from streams.worker.kafka_clients import kafka_client_kwargs
 INPUT_TOPICS: Final[dict[TopicKind, str]] = {kind: f"leads.{kind}" for kind in TOPIC_KINDS}
 STAGE_CHANGES: Final = "leads.stage-changes"
 LEAD_STAGES: Final = "leads.lead-stages"
+SLA: Final = "leads.sla"
 SHADOW_STAGE_CHANGES: Final = "leads.shadow-stage-changes"
 DEAD_LETTER: Final = "leads.dead-letter"
 SLA: Final = "leads.sla"
@@ -37,6 +38,7 @@ class TopicNames:
     inputs: dict[TopicKind, str]
     stage_changes: str
     lead_stages: str
+    sla: str
     dead_letter: str
     events_by_lead: str
     changelog: str
@@ -50,6 +52,7 @@ class TopicNames:
             inputs={kind: settings.topic(name) for kind, name in INPUT_TOPICS.items()},
             stage_changes=settings.topic(STAGE_CHANGES),
             lead_stages=settings.topic(LEAD_STAGES),
+            sla=settings.topic(SLA),
             dead_letter=settings.topic(DEAD_LETTER),
             events_by_lead=settings.topic(f"{EVENTS_BY_LEAD}.{settings.app_id}"),
             # Faust names a table's changelog "{app id}-{table}-changelog".
@@ -64,6 +67,7 @@ class TopicNames:
             *self.inputs.values(),
             self.stage_changes,
             self.lead_stages,
+            self.sla,
             self.dead_letter,
             self.events_by_lead,
             self.changelog,

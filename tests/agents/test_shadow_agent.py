@@ -152,15 +152,22 @@ async def test_a_tick_demotes_in_the_shadow_only(tmp_path: Path) -> None:
     due = shadow.qualifier.next_due_ms(state)
     assert due is not None
     assert shadow.due.due == {b"S-6": due}
-    active_before = worker.table[b"S-6"]
+    active_before = decode_state(worker.table[b"S-6"])
     async with worker.qualify.test_context() as agent:
         await asyncio.wait_for(agent.put(encode_tick(due), key=b"S-6"), AGENT_TIMEOUT_S)
     [*_, (key, demoted)] = outputs["shadow_stage_changes"].sent
     assert (key, demoted["from_stage"], demoted["to_stage"]) == (b"S-6", "sql", "lead")
     assert demoted["change_id"] == f"S-6:{state.sequence + 1}:shadow"
     assert decode_state(shadow.table[b"S-6"]).stage == "lead"
-    assert worker.table[b"S-6"] == active_before
+    active = decode_state(worker.table[b"S-6"])
+    assert (active.stage, active.sequence) == (active_before.stage, active_before.sequence)
     assert all(c["to_stage"] != "lead" for _, c in outputs["stage_changes"].sent)
+    # The tick applies what is due to both: the active ruleset's SLA (default's, 4 working
+    # hours, long past) breaches; the shadow sends no SLA events, and keeps no SLA clock.
+    assert [(k, r["sla_event_id"]) for k, r in outputs["sla"].sent] == [
+        (b"S-6", f"S-6:{active.sequence}:breached")
+    ]
+    assert state.sla is None
 
 
 async def test_a_shadow_failure_is_counted_not_dead_lettered(

@@ -61,7 +61,13 @@ async def qualify_all(worker: Worker, outputs: dict[str, Recorder]) -> None:
 
 
 async def test_a_tick_demotes_a_lead_whose_engagement_decayed(tmp_path: Path) -> None:
-    worker, outputs = make_worker(tmp_path, "startup")
+    # startup without its SLA: only the demotion is time-driven here (test_sla_agent.py
+    # has the SLA's ticks).
+    rules = tmp_path / "startup-without-sla.toml"
+    text, sla = preset_texts()["startup"].split("[sla.sql]")
+    assert "\n[" not in sla  # the last table of the file
+    rules.write_text(text)
+    worker, outputs = make_worker(tmp_path, str(rules))
     contact = web("c1", "form_submit", lead_id="L-1", properties={"form": "contact"})
     webinar = web("w1", "webinar_registration", lead_id="L-1", properties={"webinar": "x"})
     ingest_web(worker, outputs, [contact, webinar])

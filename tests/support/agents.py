@@ -83,8 +83,15 @@ class RecordedInputs:
 
 def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
     """A worker whose qualify agent sends to Recorders (by_lead, stage_changes, lead_stages,
-    dead_letter, shadow_stage_changes) instead of Kafka."""
-    kinds = ("by_lead", "stage_changes", "lead_stages", "dead_letter", "shadow_stage_changes")
+    sla, dead_letter, shadow_stage_changes) instead of Kafka."""
+    kinds = (
+        "by_lead",
+        "stage_changes",
+        "lead_stages",
+        "sla",
+        "dead_letter",
+        "shadow_stage_changes",
+    )
     recorders = {name: Recorder() for name in kinds}
     names = TopicNames.of(settings)
     outputs = RecordingOutputs(
@@ -92,6 +99,7 @@ def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
             names.events_by_lead: recorders["by_lead"],
             names.stage_changes: recorders["stage_changes"],
             names.lead_stages: recorders["lead_stages"],
+            names.sla: recorders["sla"],
             names.dead_letter: recorders["dead_letter"],
             names.shadow_stage_changes: recorders["shadow_stage_changes"],
         }

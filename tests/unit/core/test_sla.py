@@ -89,8 +89,10 @@ def test_the_events_carry_the_record_fields() -> None:
         stage_since=T0,
         due_at=T0 + 4 * H,
         policy={"within": "4h", "business_hours": None},
+        occurred_at=T0 + 4 * H,
     )
     assert warning.due_at == T0 + 4 * H
+    assert warning.occurred_at == T0 + 3 * H
 
 
 def test_worked_before_the_warning_nothing() -> None:

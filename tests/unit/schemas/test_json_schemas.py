@@ -19,14 +19,18 @@ from streams.alerts.routing import dead_letter_value, read_event
 from streams.core.events import StageChanged
 from streams.core.qualify import Qualifier
 from streams.core.ruleset import load_ruleset
+from streams.core.sla import SlaEvent
+from streams.core.state import LeadState
 from streams.tools.scenarios import SCENARIOS, lead_events
 from streams.tools.simulate.traffic import generate
-from streams.worker.cloudevents import STAGE_CHANGED
+from streams.worker.cloudevents import SLA_BREACHED, SLA_WARNING, STAGE_CHANGED
 from streams.worker.codec import (
     encode_dead_letter,
     encode_stage_change,
     lead_stage_dict,
     outgoing_change,
+    outgoing_sla,
+    sla_event_dict,
     stage_change_dict,
 )
 from streams.worker.shadow import encode_shadow_change
@@ -36,6 +40,7 @@ from streams.worker.topics import (
     INPUT_TOPICS,
     LEAD_STAGES,
     SHADOW_STAGE_CHANGES,
+    SLA,
     STAGE_CHANGES,
 )
 
@@ -81,6 +86,7 @@ CONTRACT_TOPICS = {
     *INPUT_TOPICS.values(),
     STAGE_CHANGES,
     LEAD_STAGES,
+    SLA,
     DEAD_LETTER,
     SHADOW_STAGE_CHANGES,
     ALERTS_DEAD_LETTER,
@@ -155,6 +161,24 @@ def _stage_changes() -> list[StageChanged]:
     out: list[StageChanged] = []
     for s in SCENARIOS:
         out.extend(Qualifier(load_ruleset(s.preset)).fold(lead_events(s.steps), key="lead")[1])
+    return out
+
+
+def _sla_events() -> list[SlaEvent]:
+    """The SLA events of every scenario, its lead left alone after its last event: each
+    timer tick the lead is due for, until nothing more can come."""
+    out: list[SlaEvent] = []
+    for s in SCENARIOS:
+        qualifier = Qualifier(load_ruleset(s.preset))
+        state = LeadState(key="lead")
+        for event in lead_events(s.steps):
+            decision = qualifier.process(state, event)
+            state = decision.state
+            out.extend(decision.sla)
+        while (due := qualifier.next_due_ms(state)) is not None:
+            decision = qualifier.tick(state, due)
+            state = decision.state
+            out.extend(decision.sla)
     return out
 
 
@@ -264,6 +288,7 @@ def test_real_records_of_every_topic_validate_against_its_schema_file() -> None:
         records[STAGE_CHANGES].append(stage_change_dict(change, WHEN))
         records[LEAD_STAGES].append(lead_stage_dict(change))
         records[SHADOW_STAGE_CHANGES].append(orjson.loads(encode_shadow_change(change, WHEN)))
+    records[SLA] = [sla_event_dict(e, WHEN) for e in _sla_events()]
     records[DEAD_LETTER].extend(_dead_letters())
     records[ALERTS_DEAD_LETTER].extend(_alert_dead_letters())
 
@@ -278,6 +303,14 @@ def test_real_records_of_every_topic_validate_against_its_schema_file() -> None:
     assert (None, "base64") in encodings
     assert ("base64", None) in encodings
     assert any(r.get("value_truncated") for r in records[DEAD_LETTER])
+    assert {(r["stage"], r["kind"]) for r in records[SLA]} >= {
+        ("sql", "warning"),
+        ("sql", "breached"),
+        ("sqo", "breached"),
+    }
+    hours = [r["policy"]["business_hours"] for r in records[SLA]]
+    assert None in hours
+    assert any(h is not None for h in hours)
 
 
 def test_records_outside_the_contract_are_rejected_by_the_schema_files() -> None:
@@ -290,6 +323,16 @@ def test_records_outside_the_contract_are_rejected_by_the_schema_files() -> None
         ):
             with pytest.raises(jsonschema.ValidationError):
                 _check(broken, topic)
+    sla = sla_event_dict(_sla_events()[0], WHEN)
+    for broken in (
+        {k: v for k, v in sla.items() if k != "due_at"},
+        sla | {"kind": "missed"},
+        sla | {"stage": "lead"},
+        sla | {"policy": {"within": "4h"}},
+        sla | {"policy": sla["policy"] | {"business_hours": {"days": []}}},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            _check(broken, SLA)
 
 
 def test_message_keys_and_stage_change_headers_match_the_asyncapi_document() -> None:
@@ -319,3 +362,19 @@ def test_message_keys_and_stage_change_headers_match_the_asyncapi_document() -> 
     assert headers["ce_type"] == STAGE_CHANGED
     for topic in (LEAD_STAGES, DEAD_LETTER, SHADOW_STAGE_CHANGES, ALERTS_DEAD_LETTER):
         assert "headers" not in messages[topic], topic
+
+    sla_headers_schema = _resolve(document, messages[SLA]["headers"])
+    checker = Draft7Validator(sla_headers_schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+    types: set[str] = set()
+    for sla_event in _sla_events():
+        sent_sla = outgoing_sla(sla_event.lead_id.encode(), sla_event, source="leadq/leadq")
+        Draft7Validator(key_schema(SLA)).validate(sent_sla.key.decode())
+        headers = {name: value.decode() for name, value in sent_sla.headers}
+        checker.validate(headers)
+        assert set(headers) == set(sla_headers_schema["required"])
+        assert set(headers) == set(sla_headers_schema["properties"])
+        assert headers["ce_id"] == sla_event.sla_event_id
+        assert headers["ce_subject"] == sla_event.lead_id
+        assert datetime.fromisoformat(headers["ce_time"]) == sla_event.occurred_at
+        types.add(headers["ce_type"])
+    assert types == {SLA_WARNING, SLA_BREACHED}
