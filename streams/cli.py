@@ -348,6 +348,19 @@ def rules_check(
     )
 
 
+def _target_recall(value: str) -> str:
+    """`--target-recall`: `base`, or a share from 0 to 1."""
+    if value == "base":
+        return value
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise typer.BadParameter(f"{value!r} is neither a share from 0 to 1 nor 'base'")
+    return value
+
+
 @rules_app.command("learn")
 def rules_learn(
     events: Annotated[
@@ -370,9 +383,13 @@ def rules_learn(
         ),
     ] = "default",
     target_recall: Annotated[
-        float,
-        typer.Option(min=0.0, max=1.0, help="Least recall of the sql stage on training leads."),
-    ] = 0.3,
+        str,
+        typer.Option(
+            callback=_target_recall,
+            help="Least recall of the sql stage on training leads: a share (0 to 1), or"
+            " 'base' for the recall the base ruleset's sql stage has there.",
+        ),
+    ] = "0.3",
     holdout: Annotated[
         float,
         typer.Option(
@@ -402,7 +419,12 @@ def rules_learn(
         raise fail("--json needs --out FILE: the ruleset and the JSON report cannot share stdout")
     try:
         result = learn(
-            events, outcomes, base, target_recall=target_recall, holdout=holdout, seed=seed
+            events,
+            outcomes,
+            base,
+            target_recall="base" if target_recall == "base" else float(target_recall),
+            holdout=holdout,
+            seed=seed,
         )
     except LearnError as exc:
         raise fail(str(exc)) from None

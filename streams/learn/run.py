@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from streams.backtest.history import read_history
 from streams.backtest.metrics import evaluate, final_stage_differences
@@ -142,12 +142,13 @@ def learn(
     outcomes_path: Path,
     base_name: str = "default",
     *,
-    target_recall: float = 0.3,
+    target_recall: float | Literal["base"] = 0.3,
     holdout: float = 0.3,
     seed: int = 1,
 ) -> LearnResult:
     """Learn signal points and an sql threshold on the training leads; backtest the learned
-    ruleset and the base side by side on the held-out leads."""
+    ruleset and the base side by side on the held-out leads. `target_recall="base"` asks
+    for the recall the base's sql stage has on the training leads."""
     began = time.perf_counter()
     base, data = _base(base_name)
     history, outcomes, summary = _inputs(events_path, outcomes_path)
@@ -200,6 +201,8 @@ def learn(
         float(math.floor(peak_score(draft, lead_id, history.by_lead[lead_id], keep) + 1e-9))
         for lead_id in train
     ]
+    if target_recall == "base":
+        target_recall = base_recall(base, history, train, outcomes)
     threshold = choose_threshold(peaks, labels, target_recall)
     if threshold is None:
         most = sum(1 for p, won in zip(peaks, labels, strict=True) if won and p > 0) / sum(labels)
@@ -228,6 +231,14 @@ def learn(
         held_out=(len(hold), converted_held),
         backtest=backtest,
     )
+
+
+def base_recall(base: Ruleset, history: History, train: Sequence[str], outcomes: Outcomes) -> float:
+    """The recall of the base's sql stage on the training leads, replayed as a backtest."""
+    by_lead = {lead_id: history.by_lead[lead_id] for lead_id in train}
+    (journeys,) = journeys_in_parallel([Qualifier(base)], by_lead, 1, None, history.end_ms)
+    recall = evaluate(base.name, base.version, journeys, outcomes.positive).stages["sql"].recall
+    return 0.0 if recall is None else recall
 
 
 def _held_out_backtest(

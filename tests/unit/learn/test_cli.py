@@ -66,11 +66,24 @@ def test_ruleset_to_stdout_is_byte_identical(sim_400: tuple[Path, Path]) -> None
     assert again == first
 
 
+def test_target_recall_of_the_base(sim_400: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "learned.toml"
+    args = learn_args(sim_400, "--out", str(out), "--json", "--target-recall", "base")
+    code, stdout, err = invoke(args)
+    assert code == 0, err
+    report = orjson.loads(stdout)
+    base_sql = report["compare"]["stages"]["sql"]
+    assert base_sql["recall"] is not None
+    # Chosen on the training leads for the base's recall there, which is well above 0.3.
+    assert report["learn"]["threshold"]["recall"] > 0.5
+
+
 @pytest.mark.parametrize(
     ("more", "words"),
     [
         (["--json"], "--json needs --out"),
         (["--target-recall", "1.5"], "--target-recall"),
+        (["--target-recall", "most"], "neither a share from 0 to 1 nor 'base'"),
         (["--holdout", "0"], "--holdout"),
         (["--base", "nonesuch"], "no such preset"),
     ],
