@@ -1,4 +1,4 @@
-"""The `leadq` command line: broker, run, demo, simulate, backtest, tail, shadow, rules."""
+"""The `leadq` command line: broker, run, api, demo, simulate, backtest, tail, shadow, rules."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
+from streams.api.cli import api as api_command
 from streams.broker.cli import broker_app
 from streams.core.ruleset import PRESETS, RulesetError, load_ruleset
 from streams.settings import Settings
@@ -61,6 +62,7 @@ app.add_typer(broker_app, name="broker", help="A local Apache Kafka (KRaft) for 
 rules_app = typer.Typer(help="Check, inspect and learn rulesets.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(shadow_app, name="shadow", help="Compare a shadow ruleset with the active one.")
+app.command("api")(api_command)
 
 RulesOption = Annotated[
     str | None,
