@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Final, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
@@ -21,7 +22,6 @@ from streams.api.feed import Feed, Item
 from streams.api.metrics import ApiMetrics
 from streams.api.replica import BadRecord, Replica
 from streams.settings import Settings
-from streams.tools.read_topics import MissingTopic, partitions_of
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.topics import TopicNames
 from streams.worker.wall_clock import wall_ms
@@ -99,7 +99,7 @@ class TopicReader:
     async def run(self) -> None:
         """Read until cancelled; Kafka errors are logged and retried with backoff."""
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type((KafkaError, OSError, MissingTopic)),
+            retry=retry_if_exception_type((KafkaError, OSError)),
             wait=wait_exponential(multiplier=0.5, max=RETRY_MAX_S),
             before_sleep=self._failed,
             reraise=True,
@@ -136,7 +136,7 @@ class TopicReader:
             while True:
                 batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)
                 for tp, records in batch.items():
-                    self._apply(tp, records)
+                    self.apply_batch(tp, records)
                 for tp in parts:
                     highwater = consumer.highwater(tp)
                     if highwater is not None:
@@ -151,17 +151,30 @@ class TopicReader:
             await consumer.stop()
 
     async def _partitions(self) -> list[TopicPartition]:
-        """Every partition of the three topics, once they all exist."""
-        while True:
-            try:
-                found = await partitions_of(self.settings, self.topics)
-            except MissingTopic as exc:
-                self.problem = f"waiting for topic {exc.topic} (do the workers run?)"
-                await asyncio.sleep(TOPICS_POLL_S)
-                continue
-            return [TopicPartition(t, p) for t, ps in found.items() for p in ps]
+        """Every partition of the three topics, once the workers have created them all.
 
-    def _apply(self, tp: TopicPartition, records: list[Record]) -> None:
+        Asking the broker about a topic by name creates it where the broker creates topics
+        on demand (with its default partition count, not the workers'): a missing topic is
+        only looked for in the list of all topics.
+        """
+        admin = AIOKafkaAdminClient(**kafka_client_kwargs(self.settings))
+        await admin.start()
+        try:
+            while missing := [t for t in self.topics if t not in set(await admin.list_topics())]:
+                self.problem = f"waiting for topic {missing[0]} (do the workers run?)"
+                await asyncio.sleep(TOPICS_POLL_S)
+            described = await admin.describe_topics(self.topics)
+        finally:
+            await admin.close()
+        parts = [
+            TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]
+        ]
+        if {tp.topic for tp in parts} != set(self.topics):
+            raise KafkaError(f"no partitions known yet for one of {', '.join(self.topics)}")
+        return parts
+
+    def apply_batch(self, tp: TopicPartition, records: list[Record]) -> None:
+        """Apply one partition's fetched records (skipping, counting and logging bad ones)."""
         apply = self.apply[tp.topic]
         for record in records:
             try:
