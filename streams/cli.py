@@ -158,16 +158,34 @@ def demo(
     leads: Annotated[int, typer.Option(min=0, help="Simulated leads besides the article's.")] = 500,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
     rate: Annotated[float, typer.Option(min=1, help="Simulated events per second.")] = 400.0,
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running", help="Keep serving the funnel page (and the broker) until Ctrl-C."
+        ),
+    ] = False,
 ) -> None:
-    """The main job end to end: broker, worker, the article's scenarios, simulated traffic."""
+    """The main job end to end: broker, worker, the article's scenarios, simulated traffic
+    and its live funnel page."""
     from aiokafka.errors import KafkaError
 
+    from streams.api.cli import load_api_settings
     from streams.broker.errors import BrokerError
     from streams.tools.demo import run_demo
 
     settings = load_settings()
+    api_settings = load_api_settings()
     try:
-        code = asyncio.run(run_demo(settings, leads=leads, seed=seed, rate=rate))
+        code = asyncio.run(
+            run_demo(
+                settings,
+                leads=leads,
+                seed=seed,
+                rate=rate,
+                api_settings=api_settings,
+                keep_running=keep_running,
+            )
+        )
     except BrokerError as exc:
         raise fail(str(exc), FAILED) from None
     except (KafkaError, TimeoutError, OSError) as exc:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+
+if TYPE_CHECKING:
+    from streams.api.settings import ApiSettings
 
 LogLevel = Literal["crit", "error", "warn", "info", "debug"]
 LEVELS = {"crit": "critical", "error": "error", "warn": "warning", "info": "info", "debug": "debug"}
@@ -33,20 +36,14 @@ def api(
 ) -> None:
     """Serve lead lookups, the funnel, live stage changes and the funnel page over HTTP
     (any number of replicas, each reading the topics on its own)."""
-    from pydantic import ValidationError
-
     from streams.api.security import binding_problem
     from streams.api.server import ApiServer, listen
-    from streams.api.settings import DEFAULT_PORT, ApiSettings
+    from streams.api.settings import DEFAULT_PORT
     from streams.cli import FAILED, fail, load_settings
     from streams.core.ruleset import RulesetError, load_ruleset
 
     settings = load_settings(rules=rules, web_host=host, web_port=port)
-    try:
-        api_settings = ApiSettings()
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        raise fail(f"invalid setting {first['loc'][0]}: {first['msg']}") from None
+    api_settings = load_api_settings()
     problem = binding_problem(
         settings.web_host, api_settings.token is not None, api_settings.insecure
     )
@@ -79,3 +76,17 @@ def api(
         await server.wait()
 
     asyncio.run(serve())
+
+
+def load_api_settings() -> ApiSettings:
+    """The api's settings from the environment, or a clear error (exit code 2)."""
+    from pydantic import ValidationError
+
+    from streams.api.settings import ApiSettings
+    from streams.cli import fail
+
+    try:
+        return ApiSettings()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        raise fail(f"invalid setting {first['loc'][0]}: {first['msg']}") from None
