@@ -116,8 +116,10 @@ def _maybe_start_broker(settings: Settings) -> Callable[[], None] | None:
 async def _scenarios(base: Settings, run_id: str) -> tuple[int, int]:
     """Replay the article's examples, one worker per preset; return (passed, total)."""
     presets = sorted({s.preset for s in SCENARIOS}, key=lambda p: p != "default")
+    # The workers serve no endpoints: LEADQ_WEB_PORT is the funnel page's.
     deployments = {
-        p: base.model_copy(update={"topic_prefix": f"{run_id}{p}.", "rules": p}) for p in presets
+        p: base.model_copy(update={"topic_prefix": f"{run_id}{p}.", "rules": p, "web_port": None})
+        for p in presets
     }
     for settings in deployments.values():
         await ensure_topics(settings)
@@ -169,14 +171,15 @@ async def _play(settings: Settings, log: ChangeLog, scenario: Scenario, run_id: 
 
 
 def _sim_settings(base: Settings, run_id: str) -> Settings:
-    """The deployment the simulated traffic goes through."""
-    return base.model_copy(update={"topic_prefix": f"{run_id}sim.", "rules": "default"})
+    """The deployment the simulated traffic goes through (its worker serves no endpoints)."""
+    return base.model_copy(
+        update={"topic_prefix": f"{run_id}sim.", "rules": "default", "web_port": None}
+    )
 
 
-async def _start_api(settings: Settings, api_settings: ApiSettings) -> ApiServer:
-    """`leadq api` over the simulated traffic's topics, in this process, on the loopback
-    address: LEADQ_WEB_PORT (default 6066), or any free port when that one is taken."""
-    port = settings.web_port if settings.web_port is not None else DEFAULT_PORT
+async def _start_api(settings: Settings, api_settings: ApiSettings, port: int) -> ApiServer:
+    """`leadq api` over a deployment's topics, in this process, on the loopback address:
+    on `port`, or any free port when that one is taken."""
     try:
         sock = listen(API_HOST, port)
     except OSError:
@@ -307,7 +310,8 @@ async def run_demo(
     try:
         passed, total = await _scenarios(settings, run_id)
         sim = _sim_settings(settings, run_id)
-        api = await _start_api(sim, api_settings or ApiSettings())
+        port = settings.web_port if settings.web_port is not None else DEFAULT_PORT
+        api = await _start_api(sim, api_settings or ApiSettings(), port)
         try:
             typer.echo(f"\nThe live funnel page of the simulated traffic: {api.url}/")
             traffic = await _traffic(sim, run_id, leads, seed, rate)
