@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 FETCH_WAIT_MS: Final = 100  # how long a fetch waits for new records: the feed's delay
 POLL_MS: Final = 500
-MAX_RECORDS: Final = 5000
+MAX_RECORDS: Final = 2000
 TOPICS_POLL_S: Final = 1.0
 RETRY_MAX_S: Final = 10.0
 
@@ -135,8 +135,9 @@ class TopicReader:
             self.problem = None
             while True:
                 batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)
-                for tp, records in batch.items():
-                    self.apply_batch(tp, records)
+                # Stage changes first: what /events sends waits for no state records.
+                for tp in sorted(batch, key=lambda tp: tp.topic == self.topics[0]):
+                    self.apply_batch(tp, batch[tp])
                 for tp in parts:
                     highwater = consumer.highwater(tp)
                     if highwater is not None:

@@ -101,13 +101,14 @@ class Replica:
         if value is None:
             self._update(lead_id, partial(_set_state, value=None, position=None))
             return
+        body = _json_object(value)  # the rest of the state is read when the lead is looked up
         try:
-            state = LeadState.from_dict(_json_object(value))
+            at_ms = body.get("stage_at_ms")
             position = _Position(
-                sequence=_int(state.sequence),
-                stage=_stage(state.stage),
-                since=None if state.stage_at_ms is None else from_ms(_int(state.stage_at_ms)),
-                disqualification_reason=state.disqualification_reason,
+                sequence=_int(body["sequence"]),
+                stage=_stage(body["stage"]),
+                since=None if at_ms is None else from_ms(_int(at_ms)),
+                disqualification_reason=_optional_text(body.get("disqualification_reason")),
                 ruleset=None,
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
@@ -184,9 +185,7 @@ class Replica:
         if ruleset is None:  # the state does not say; the latest change does
             named = [c for c in changes if c.sequence == position.sequence]
             ruleset = (named[0].ruleset.name, named[0].ruleset.version) if named else None
-        state = None
-        if lead.state is not None:
-            state = LeadState.from_dict(orjson.loads(lead.state))  # checked when applied
+        state = _state(lead.state) if lead.state is not None else None
         return LeadParts(
             lead_id=lead_id,
             stage=position.stage,
@@ -296,6 +295,21 @@ def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{value!r} is not an integer")
     return value
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{value!r} is not text")
+    return value
+
+
+def _state(raw: bytes) -> LeadState | None:
+    """A lead's state from its changelog value (None if it cannot be read: the lookup then
+    goes without what the state tells)."""
+    try:
+        return LeadState.from_dict(orjson.loads(raw))
+    except (KeyError, TypeError, ValueError, AttributeError, orjson.JSONDecodeError):
+        return None
 
 
 def _stage(value: Any) -> Stage:

@@ -161,3 +161,11 @@ def test_scores_and_next_come_from_the_state_by_the_apis_ruleset() -> None:
     assert found is not None
     assert found["next"] is None
     assert found["scores"] == dict(found["changes"][0].scores)
+
+
+def test_a_state_that_cannot_be_read_in_full_leaves_the_lookup_without_it() -> None:
+    replica = Replica()
+    replica.apply_state(b"L1", orjson.dumps({"key": "L1", "stage": "lead", "sequence": 0}))
+    found = lookup(replica, RULES, "L1")
+    assert found is not None
+    assert (found["stage"], found["scores"], found["next"]) == ("lead", {}, None)
