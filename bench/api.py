@@ -3,8 +3,9 @@
 One worker qualifies simulated traffic while an api replica (a `leadq api` process)
 streams its stage changes: the figure is the time from a change's emission (its
 `emitted_at`, the worker's clock) to its arrival on `/events` (this machine's clock: the
-same one). Then a second replica starts and reads everything from the beginning: the time
-until it is ready, and its resident memory then.
+same one), beside the same time to a plain Kafka consumer of `leads.stage-changes` (what
+the api adds is the difference). Then a second replica starts and reads everything from
+the beginning: the time until it is ready, and its resident memory then.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from typing import Any
 
 import aiohttp
 import orjson
+from aiokafka import AIOKafkaConsumer
 
 from bench.broker import broker, free_port
 from bench.common import say
 from streams.settings import Settings
 from streams.tools.simulate.output import produce
 from streams.tools.simulate.traffic import generate
+from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.launch import start_worker, worker_env
 from streams.worker.topics import ensure_topics
 
@@ -95,6 +98,33 @@ async def _follow(url: str, arrivals: list[tuple[float, dict[str, Any]]]) -> Non
                 data = ""
 
 
+async def _consume(settings: Settings, arrivals: list[tuple[float, dict[str, Any]]]) -> None:
+    consumer = AIOKafkaConsumer(
+        settings.topic("leads.stage-changes"),
+        **kafka_client_kwargs(settings),
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        async for message in consumer:
+            arrivals.append((time.time(), orjson.loads(message.value)))
+    finally:
+        await consumer.stop()
+
+
+def _delays_ms(arrivals: list[tuple[float, dict[str, Any]]]) -> str:
+    delays = sorted(
+        at - datetime.fromisoformat(change["emitted_at"]).timestamp() for at, change in arrivals
+    )
+    p99 = delays[min(len(delays) - 1, round(0.99 * (len(delays) - 1)))]
+    within = sum(1 for d in delays if d <= 1.0) / len(delays)
+    return (
+        f"p50 {statistics.median(delays) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms,"
+        f" max {delays[-1] * 1000:.0f} ms, {within:.1%} within 1 s (n={len(delays)})"
+    )
+
+
 async def run(bootstrap: str, data_dir: Path, leads: int, rate: float) -> None:
     """Measure on one deployment of its own; print one line."""
     settings = Settings(
@@ -107,10 +137,12 @@ async def run(bootstrap: str, data_dir: Path, leads: int, rate: float) -> None:
     worker = await start_worker(settings)
     first, second = Api(settings), Api(settings)
     arrivals: list[tuple[float, dict[str, Any]]] = []
+    consumed: list[tuple[float, dict[str, Any]]] = []
     try:
         await first.start()
         follower = asyncio.create_task(_follow(first.url, arrivals))
-        await asyncio.sleep(0.5)  # the stream is open
+        consumer = asyncio.create_task(_consume(settings, consumed))
+        await asyncio.sleep(1.0)  # the stream is open, the consumer has its partitions
         say(f"producing {len(events):,} events of {leads:,} leads at {rate:g} events/s")
         await produce(settings, events, rate)
         quiet_since, seen = time.monotonic(), 0
@@ -118,9 +150,10 @@ async def run(bootstrap: str, data_dir: Path, leads: int, rate: float) -> None:
             await asyncio.sleep(0.5)
             if len(arrivals) != seen:
                 quiet_since, seen = time.monotonic(), len(arrivals)
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
+        for task in (follower, consumer):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         say("a second replica reads everything from the beginning")
         catch_up = await second.start()
         rss, known = second.rss_mb(), await second.leads()
@@ -128,16 +161,11 @@ async def run(bootstrap: str, data_dir: Path, leads: int, rate: float) -> None:
         await second.stop()
         await first.stop()
         await worker.stop()
-    delays = sorted(
-        at - datetime.fromisoformat(change["emitted_at"]).timestamp() for at, change in arrivals
-    )
-    p99 = delays[min(len(delays) - 1, round(0.99 * (len(delays) - 1)))]
-    within = sum(1 for d in delays if d <= 1.0) / len(delays)
     print(
         f"leadq api, {len(events):,} events of {leads:,} leads at {rate:g} events/s, one worker:"
-        f" stage change emitted -> on /events p50 {statistics.median(delays) * 1000:.0f} ms,"
-        f" p99 {p99 * 1000:.0f} ms, max {delays[-1] * 1000:.0f} ms, {within:.1%} within 1 s"
-        f" (n={len(delays)}); a new replica ready after {catch_up:.1f} s with {known:,} leads,"
+        f" stage change emitted -> on /events {_delays_ms(arrivals)}; -> read by a plain"
+        f" consumer {_delays_ms(consumed)}; a new replica ready after {catch_up:.1f} s with"
+        f" {known:,} leads,"
         f" RSS {rss:.0f} MB; {os.cpu_count()} cores, Python {platform.python_version()},"
         f" load average {os.getloadavg()[0]:.1f}"
     )

@@ -119,3 +119,34 @@ async def test_a_new_sql_appears_live_and_its_lookup_shows_what_is_next(
                 await browser.close()
         finally:
             await api.stop()
+
+
+async def test_with_a_token_the_page_asks_for_it_once_per_tab(
+    make_settings: Callable[..., Settings],
+) -> None:
+    browser_path = chromium()
+    port = free_port()
+    settings = make_settings(rules="default", web_port=port)  # no workers: no data needed
+    api = await start_api(settings, LEADQ_API_TOKEN="page-token-123")
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=str(browser_path))
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{port}/")
+            await expect(page.locator("#status")).to_have_attribute("data-state", "token")
+            await expect(page.locator("#token-dialog")).to_be_visible()
+            await page.fill("#token", "page-token-123")
+            await page.press("#token", "Enter")
+            await expect(page.locator("#status")).to_have_attribute(
+                "data-state", "live", timeout=WAIT_MS
+            )
+            await expect(page.locator("#count-lead")).to_have_text("0")
+            await page.reload()  # the same tab: the token is kept
+            await expect(page.locator("#status")).to_have_attribute(
+                "data-state", "live", timeout=WAIT_MS
+            )
+            await expect(page.locator("#token-dialog")).to_be_hidden()
+            assert await page.evaluate("sessionStorage.length") == 1
+            await browser.close()
+    finally:
+        await api.stop()

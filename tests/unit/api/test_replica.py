@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.api.replica import MAX_CHANGES, MAX_RECENT, BadRecord, Replica, lookup
 from streams.core.events import StageChanged
@@ -169,3 +171,43 @@ def test_a_state_that_cannot_be_read_in_full_leaves_the_lookup_without_it() -> N
     found = lookup(replica, RULES, "L1")
     assert found is not None
     assert (found["stage"], found["scores"], found["next"]) == ("lead", {}, None)
+
+
+RECORDS = st.tuples(
+    st.sampled_from(["state", "stage", "change", "state-tombstone", "stage-tombstone"]),
+    st.sampled_from(["L1", "L2", "anon:v"]),
+    st.integers(0, 3),
+)
+
+
+@given(st.lists(RECORDS, max_size=25))
+def test_the_counts_always_match_the_leads_whatever_the_order(
+    records: list[tuple[str, str, int]],
+) -> None:
+    """Whatever order the three topics' records arrive in, the funnel's counts are each
+    known lead's current stage, and a lead's stage is that of its highest sequence."""
+    stages = ["lead", "sql", "sqo", "disqualified"]
+    replica = Replica()
+    for kind, lead, sequence in records:
+        key = lead.encode()
+        stage = stages[sequence]
+        if kind == "state":
+            state = LeadState(key=lead, stage=stage, sequence=sequence)  # type: ignore[arg-type]
+            replica.apply_state(key, encode_state(state))
+        elif kind == "state-tombstone":
+            replica.apply_state(key, None)
+        elif kind == "stage-tombstone":
+            replica.apply_lead_stage(key, None)
+        elif sequence > 0 and not lead.startswith("anon:"):
+            record = change(lead, sequence, stages[sequence - 1], stage)
+            if kind == "stage":
+                replica.apply_lead_stage(key, encode_lead_stage(record))
+            else:
+                replica.apply_change(key, encode_stage_change(record, EMITTED))
+    current: dict[str, str] = {}
+    for lead_id in replica.leads:
+        parts = replica.parts(lead_id)
+        assert parts is not None
+        current[lead_id] = parts.stage
+    assert replica.stage_counts() == {s: list(current.values()).count(s) for s in stages}
+    assert "anon:v" not in current
