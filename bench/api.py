@@ -1,12 +1,4 @@
-"""`leadq api` figures: `python -m bench.api [--leads 2000] [--rate 500]` prints them.
-
-One worker qualifies simulated traffic while an api replica (a `leadq api` process)
-streams its stage changes: the figure is the time from a change's emission (its
-`emitted_at`, the worker's clock) to its arrival on `/events` (this machine's clock: the
-same one), beside the same time to a plain Kafka consumer of `leads.stage-changes` (what
-the api adds is the difference). Then a second replica starts and reads everything from
-the beginning: the time until it is ready, and its resident memory then.
-"""
+"""`leadq api` figures: `python -m bench.api [--leads 2000] [--rate 500]` prints them."""
 
 from __future__ import annotations
 
@@ -126,7 +118,15 @@ def _delays_ms(arrivals: list[tuple[float, dict[str, Any]]]) -> str:
 
 
 async def run(bootstrap: str, data_dir: Path, leads: int, rate: float) -> None:
-    """Measure on one deployment of its own; print one line."""
+    """Measure on one deployment of its own; print one line.
+
+    One worker qualifies simulated traffic while an api replica (a `leadq api` process)
+    streams its stage changes: the figure is the time from a change's emission (its
+    `emitted_at`, the worker's clock) to its arrival on `/events` (this machine's clock:
+    the same one), beside the same time to a plain Kafka consumer of `leads.stage-changes`
+    (what the api adds is the difference). Then a second replica starts and reads
+    everything from the beginning: the time until it is ready, and its resident memory.
+    """
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
         topic_prefix=f"bench-api-{uuid.uuid4().hex[:8]}.",

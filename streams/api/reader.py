@@ -1,10 +1,4 @@
-"""Reads the lead-state changelog, leads.lead-stages and leads.stage-changes into the replica.
-
-Every api replica reads every partition of the three topics (no consumer group), from the
-beginning, and keeps reading. It is ready once it has read up to the end offsets the
-topics had when it started, and not ready again while it is more than `max_lag` records
-behind. Stage changes read after that first catch-up go to the /events feed.
-"""
+"""Reads the lead-state changelog, leads.lead-stages and leads.stage-changes into the replica."""
 
 from __future__ import annotations
 
@@ -38,7 +32,13 @@ Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 
 class TopicReader:
-    """Keeps the replica up to date with the topics; knows whether it has caught up."""
+    """Keeps the replica up to date with the topics; knows whether it has caught up.
+
+    It reads every partition of the three topics (no consumer group) from the beginning,
+    and keeps reading. It is ready once it has read up to the end offsets the topics had
+    when it started, and not ready again while it is more than `max_lag` records behind.
+    Stage changes read after that first catch-up go to the /events feed.
+    """
 
     def __init__(
         self,

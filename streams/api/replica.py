@@ -1,11 +1,4 @@
-"""The api's in-memory read model of every lead, built from topics by pure update functions.
-
-Three topics feed it, each read from its beginning: the workers' lead-state changelog (a
-lead's state: what `next` and the scores are computed from), `leads.lead-stages` (each
-lead's current stage) and `leads.stage-changes` (the changes themselves). Each keeps the
-latest per key; a lead's stage is taken from whichever of them has seen its latest change
-(the highest sequence), so the topics may be read at different speeds.
-"""
+"""The api's in-memory read model of every lead, built from topics by pure update functions."""
 
 from __future__ import annotations
 
@@ -81,6 +74,11 @@ class LeadParts:
 class Replica:
     """Every lead's state, current stage and last stage changes, and the funnel's counts.
 
+    Three topics feed it, each read from its beginning: the workers' lead-state changelog
+    (a lead's state: what `next` and the scores are computed from), `leads.lead-stages`
+    (each lead's current stage) and `leads.stage-changes` (the changes themselves). The
+    latest per key is kept; a lead's stage is taken from whichever of them has seen its
+    latest change (the highest sequence), so the topics may be read at different speeds.
     The apply_* methods take a record's key and value as read (value None: a tombstone)
     and raise BadRecord for one they cannot use, changing nothing then.
     """

@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_WAIT_S = 120.0  # .ci/run may still be installing it with apt-get
 WAIT_MS = 30_000
+# LEADQ_DOCS_SCREENSHOT=1 saves the screenshot for docs/api.md here (else to a temporary folder).
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "funnel.png"
 
 
