@@ -1,4 +1,4 @@
-"""Helpers for the api's tests: a replica filled by the core, real servers, `leadq api` runs."""
+"""What the api's tests share: a replica filled by the core, real servers, `leadq api` runs."""
 
 from __future__ import annotations
 
