@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 ASYNCAPI_DIR := schemas/asyncapi
 NODE_STAMP := $(ASYNCAPI_DIR)/node_modules/.installed-stamp
 
-.PHONY: demo test lint unit integration reliability bench bench-backtest broker broker-stop schemas asyncapi clean
+.PHONY: demo test lint unit integration reliability bench bench-backtest bench-api broker broker-stop schemas asyncapi clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadq needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -47,6 +47,9 @@ bench: $(STAMP)  ## leadq vs a plain aiokafka loop; table -> bench/RESULTS.md, r
 
 bench-backtest: $(STAMP)  ## Time `leadq backtest` on 1,000,000 simulated events (prints the figure)
 	$(BIN)/python -m bench.backtest
+
+bench-api: $(STAMP)  ## `leadq api`: stage change emitted -> on /events, a new replica's catch-up
+	$(BIN)/python -m bench.api
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

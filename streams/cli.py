@@ -1,4 +1,5 @@
-"""The `leadq` command line: broker, run, alerts, demo, simulate, backtest, tail, shadow, rules."""
+"""The `leadq` command line: broker, run, alerts, api, demo, simulate, backtest, tail, shadow,
+rules."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from streams.alerts.cli import alerts_app
+from streams.api.cli import api as api_command
 from streams.broker.cli import broker_app
 from streams.core.ruleset import PRESETS, RulesetError, load_ruleset
 from streams.settings import Settings
@@ -65,6 +67,7 @@ app.add_typer(shadow_app, name="shadow", help="Compare a shadow ruleset with the
 app.add_typer(
     alerts_app, name="alerts", help="Deliver stage changes and SLA events to webhooks and Slack."
 )
+app.command("api")(api_command)
 
 RulesOption = Annotated[
     str | None,
@@ -160,16 +163,34 @@ def demo(
     leads: Annotated[int, typer.Option(min=0, help="Simulated leads besides the article's.")] = 500,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
     rate: Annotated[float, typer.Option(min=1, help="Simulated events per second.")] = 400.0,
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running", help="Keep serving the funnel page (and the broker) until Ctrl-C."
+        ),
+    ] = False,
 ) -> None:
-    """The main job end to end: broker, worker, the article's scenarios, simulated traffic."""
+    """The main job end to end: broker, worker, the article's scenarios, simulated traffic
+    and its live funnel page."""
     from aiokafka.errors import KafkaError
 
+    from streams.api.cli import load_api_settings
     from streams.broker.errors import BrokerError
     from streams.tools.demo import run_demo
 
     settings = load_settings()
+    api_settings = load_api_settings()
     try:
-        code = asyncio.run(run_demo(settings, leads=leads, seed=seed, rate=rate))
+        code = asyncio.run(
+            run_demo(
+                settings,
+                leads=leads,
+                seed=seed,
+                rate=rate,
+                api_settings=api_settings,
+                keep_running=keep_running,
+            )
+        )
     except BrokerError as exc:
         raise fail(str(exc), FAILED) from None
     except (KafkaError, TimeoutError, OSError) as exc:

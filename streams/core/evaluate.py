@@ -111,8 +111,8 @@ class View:
         if isinstance(cond, NotCondition):
             if self.holds(cond.not_) is not None:
                 return None
-            text = cond.description or f"Not: {_name(cond.not_)}"
-            return Met((Reason(f"not.{_name(cond.not_)}", text),))
+            text = cond.description or f"Not: {condition_name(cond.not_)}"
+            return Met((Reason(f"not.{condition_name(cond.not_)}", text),))
         raise TypeError(f"unknown condition {cond!r}")
 
     def _signal(self, cond: SignalCondition) -> Met | None:
@@ -131,7 +131,7 @@ class View:
         text = cond.description or signal.description
         if len(hits) > 1:
             text += f" ({len(hits)} times"
-            text += f" within {_duration_text(cond.within)})" if cond.within else ")"
+            text += f" within {duration_text(cond.within)})" if cond.within else ")"
         return Met((Reason(cond.signal, text, points or None),), hits)
 
     def _score(self, cond: ScoreCondition) -> Met | None:
@@ -167,7 +167,7 @@ class View:
         return Met((Reason(f"profile.{cond.profile}", text),))
 
 
-def _name(cond: Condition) -> str:
+def condition_name(cond: Condition) -> str:
     """A short stable name of a condition, for reasons about conditions that do not hold."""
     if isinstance(cond, SignalCondition):
         return cond.signal
@@ -176,10 +176,10 @@ def _name(cond: Condition) -> str:
     if isinstance(cond, ProfileCondition):
         return f"profile.{cond.profile}"
     if isinstance(cond, AllCondition):
-        return "all(" + ",".join(_name(c) for c in cond.all) + ")"
+        return "all(" + ",".join(condition_name(c) for c in cond.all) + ")"
     if isinstance(cond, AnyCondition):
-        return "any(" + ",".join(_name(c) for c in cond.any) + ")"
-    return f"not.{_name(cond.not_)}"
+        return "any(" + ",".join(condition_name(c) for c in cond.any) + ")"
+    return f"not.{condition_name(cond.not_)}"
 
 
 def matches(match: Match, properties: Mapping[str, Any]) -> bool:
@@ -196,7 +196,8 @@ def _in_list(value: Any, names: list[str]) -> bool:
     return any(text == n.lower() or text.endswith("." + n.lower()) for n in names)
 
 
-def _duration_text(ms: int) -> str:
+def duration_text(ms: int) -> str:
+    """A window of event time in words: 7 days, 1 hour, 90 seconds."""
     for unit, size in (("days", 86_400_000), ("hours", 3_600_000), ("minutes", 60_000)):
         if ms >= size and ms % size == 0:
             return f"{ms // size} {unit}" if ms != size else f"1 {unit[:-1]}"

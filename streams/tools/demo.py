@@ -1,4 +1,4 @@
-"""`leadq demo`: broker, workers, the article's scenarios and simulated traffic, end to end."""
+"""`leadq demo`: broker, workers, the article's scenarios, simulated traffic and its funnel page."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import orjson
 import typer
 from aiokafka import AIOKafkaConsumer
 
+from streams.api.server import ApiServer, listen
+from streams.api.settings import DEFAULT_PORT, ApiSettings
 from streams.core.ruleset import load_ruleset
 from streams.settings import Settings
 from streams.tools.expected import final_stages, illegal_sequences, reference
@@ -30,6 +32,7 @@ from streams.worker.launch import WorkerProcess, start_worker
 from streams.worker.topics import ensure_topics
 
 SCENARIO_TIMEOUT_S = 30.0
+API_HOST = "127.0.0.1"
 TRAFFIC_TIMEOUT_S = 180.0
 
 
@@ -113,8 +116,10 @@ def _maybe_start_broker(settings: Settings) -> Callable[[], None] | None:
 async def _scenarios(base: Settings, run_id: str) -> tuple[int, int]:
     """Replay the article's examples, one worker per preset; return (passed, total)."""
     presets = sorted({s.preset for s in SCENARIOS}, key=lambda p: p != "default")
+    # The workers serve no endpoints: LEADQ_WEB_PORT is the funnel page's.
     deployments = {
-        p: base.model_copy(update={"topic_prefix": f"{run_id}{p}.", "rules": p}) for p in presets
+        p: base.model_copy(update={"topic_prefix": f"{run_id}{p}.", "rules": p, "web_port": None})
+        for p in presets
     }
     for settings in deployments.values():
         await ensure_topics(settings)
@@ -165,11 +170,29 @@ async def _play(settings: Settings, log: ChangeLog, scenario: Scenario, run_id: 
     return ok
 
 
+def _sim_settings(base: Settings, run_id: str) -> Settings:
+    """The deployment the simulated traffic goes through (its worker serves no endpoints)."""
+    return base.model_copy(
+        update={"topic_prefix": f"{run_id}sim.", "rules": "default", "web_port": None}
+    )
+
+
+async def _start_api(settings: Settings, api_settings: ApiSettings, port: int) -> ApiServer:
+    """`leadq api` over a deployment's topics, in this process, on the loopback address:
+    on `port`, or any free port when that one is taken."""
+    try:
+        sock = listen(API_HOST, port)
+    except OSError:
+        sock = listen(API_HOST, 0)
+    api = ApiServer(settings, api_settings, load_ruleset(settings.rules), sock)
+    await api.start()
+    return api
+
+
 async def _traffic(
-    base: Settings, run_id: str, leads: int, seed: int, rate: float
+    settings: Settings, run_id: str, leads: int, seed: int, rate: float
 ) -> dict[str, Any]:
     """Simulated traffic through one `default` worker; return the funnel and latency figures."""
-    settings = base.model_copy(update={"topic_prefix": f"{run_id}sim.", "rules": "default"})
     events = generate(leads, seed, lead_prefix=f"{run_id.strip('.')}-sim")
     ref = reference(load_ruleset("default"), [(e.kind, e.value) for e in events])
     want = {k: v for k, v in ref.final.items() if v != "lead"}
@@ -272,14 +295,33 @@ def _summary(passed: int, total: int, t: dict[str, Any]) -> bool:
     return passed == total and t["complete"] and t["wrong_final"] == 0 and t["illegal"] == 0
 
 
-async def run_demo(settings: Settings, leads: int, seed: int, rate: float) -> int:
-    """Run the whole demo; 0 when every check held."""
+async def run_demo(
+    settings: Settings,
+    leads: int,
+    seed: int,
+    rate: float,
+    api_settings: ApiSettings | None = None,
+    keep_running: bool = False,
+) -> int:
+    """Run the whole demo; 0 when every check held. The funnel page of the simulated
+    traffic is served from its start to the end (with keep_running, until Ctrl-C)."""
     stop_broker = _maybe_start_broker(settings)
     run_id = f"demo-{int(time.time())}."
     try:
         passed, total = await _scenarios(settings, run_id)
-        traffic = await _traffic(settings, run_id, leads, seed, rate)
-        ok = _summary(passed, total, traffic)
+        sim = _sim_settings(settings, run_id)
+        port = settings.web_port if settings.web_port is not None else DEFAULT_PORT
+        api = await _start_api(sim, api_settings or ApiSettings(), port)
+        try:
+            typer.echo(f"\nThe live funnel page of the simulated traffic: {api.url}/")
+            traffic = await _traffic(sim, run_id, leads, seed, rate)
+            ok = _summary(passed, total, traffic)
+            typer.echo(f"Funnel page               {api.url}/")
+            if keep_running:
+                typer.echo("Serving the funnel page until Ctrl-C ...")
+                await api.wait()
+        finally:
+            await api.stop()
     finally:
         if stop_broker is not None:
             typer.echo("Stopping the local broker ...", err=True)

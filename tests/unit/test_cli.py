@@ -67,6 +67,8 @@ def events_and_outcomes(tmp_path: Path) -> list[str]:
         (["tail", "--count", "-1"], "--count"),
         (["tail", "--topic", "stage-change"], "--topic"),
         (["run", "--loglevel", "loud"], "--loglevel"),
+        (["api", "--port", "70000"], "--port"),
+        (["api", "--loglevel", "loud"], "--loglevel"),
         (["rules", "check", "{dir}"], "is a directory"),
         (["broker", "start", "--port", "0"], "--port"),
         (["broker", "start", "--timeout", "-1"], "--timeout"),
@@ -113,6 +115,7 @@ def help_texts() -> list[str]:
     commands = [
         [],
         ["run"],
+        ["api"],
         ["demo"],
         ["simulate"],
         ["backtest"],

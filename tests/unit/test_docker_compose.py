@@ -8,15 +8,21 @@ from typing import Any
 
 import yaml
 
+from streams.api.security import binding_problem, is_loopback
 from streams.broker.versions import KAFKA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
+WORKERS = ("leadq", "leadq-2")
+LEADQ_SERVICES = (*WORKERS, "api")
 CONTRACT_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS",
     "LEADQ_TOPIC_PREFIX",
     "LEADQ_RULES",
     "LEADQ_DATA_DIR",
     "LEADQ_WEB_PORT",
+    "LEADQ_WEB_HOST",
+    "LEADQ_API_TOKEN",
+    "LEADQ_API_INSECURE",
     "KAFKA_SECURITY_PROTOCOL",
     "KAFKA_SASL_MECHANISM",
     "KAFKA_SASL_USERNAME",
@@ -64,7 +70,7 @@ def protocol_map() -> dict[str, str]:
 
 
 def test_services_exist() -> None:
-    assert {"kafka", "leadq"} <= set(compose()["services"])
+    assert {"kafka", *LEADQ_SERVICES} <= set(compose()["services"])
 
 
 def test_kafka_image_is_the_pinned_version() -> None:
@@ -148,27 +154,59 @@ def test_dockerfile_copies_what_the_package_needs() -> None:
 
 
 def test_leadq_waits_for_a_healthy_kafka() -> None:
-    depends = service("leadq")["depends_on"]
-    assert isinstance(depends, dict)
-    assert depends["kafka"]["condition"] == "service_healthy"
+    for name in LEADQ_SERVICES:
+        depends = service(name)["depends_on"]
+        assert isinstance(depends, dict)
+        assert depends["kafka"]["condition"] == "service_healthy", name
 
 
 def test_leadq_connects_to_the_internal_listener() -> None:
     advertised = listeners(environment("kafka")["KAFKA_ADVERTISED_LISTENERS"])
     internal = {f"{host}:{port}" for host, port in advertised.values() if host == "kafka"}
-    assert environment("leadq")["KAFKA_BOOTSTRAP_SERVERS"] in internal
+    for name in LEADQ_SERVICES:
+        assert environment(name)["KAFKA_BOOTSTRAP_SERVERS"] in internal, name
 
 
 def test_leadq_uses_only_contract_environment() -> None:
-    env = environment("leadq")
-    assert set(env) <= CONTRACT_ENV, set(env) - CONTRACT_ENV
-    assert env["LEADQ_TOPIC_PREFIX"] == "${LEADQ_TOPIC_PREFIX:-}"
-    assert env["LEADQ_RULES"] == "${LEADQ_RULES:-default}"
-    assert env["LEADQ_DATA_DIR"] == "/data"
+    for name in LEADQ_SERVICES:
+        env = environment(name)
+        assert set(env) <= CONTRACT_ENV, set(env) - CONTRACT_ENV
+        assert env["LEADQ_TOPIC_PREFIX"] == "${LEADQ_TOPIC_PREFIX:-}"
+        assert env["LEADQ_RULES"] == "${LEADQ_RULES:-default}"  # next: the workers' rules
+    for name in WORKERS:
+        assert environment(name)["LEADQ_DATA_DIR"] == "/data"
 
 
-def test_leadq_data_is_a_named_volume() -> None:
-    mounts = [str(v) for v in service("leadq").get("volumes", [])]
-    named = {m.split(":", 1)[0] for m in mounts if m.endswith(":/data")}
-    assert named
-    assert named <= set(compose().get("volumes") or {})
+def test_each_worker_has_a_named_volume_of_its_own() -> None:
+    volumes: list[str] = []
+    for name in WORKERS:
+        mounts = [str(v) for v in service(name).get("volumes", [])]
+        volumes += [m.split(":", 1)[0] for m in mounts if m.endswith(":/data")]
+    assert len(volumes) == len(set(volumes)) == len(WORKERS)
+    assert set(volumes) <= set(compose().get("volumes") or {})
+
+
+def test_two_workers_and_the_api_run_the_image() -> None:
+    for name in WORKERS:
+        assert service(name)["command"] == ["run"]
+        assert service(name)["build"] == service("leadq")["build"]
+    assert service("api")["command"] == ["api"]
+    assert service("api")["build"] == service("leadq")["build"]
+
+
+def test_every_leadq_service_has_a_healthcheck_on_its_own_port() -> None:
+    for name in LEADQ_SERVICES:
+        check = service(name)["healthcheck"]["test"]
+        text = check if isinstance(check, str) else " ".join(check)
+        assert f"http://127.0.0.1:{environment(name)['LEADQ_WEB_PORT']}/healthz" in text, name
+
+
+def test_the_api_may_listen_as_configured_and_is_published_to_the_hosts_loopback() -> None:
+    env = environment("api")
+    has_token = env.get("LEADQ_API_TOKEN", "") not in ("", "${LEADQ_API_TOKEN:-}")
+    insecure = env.get("LEADQ_API_INSECURE") == "1"
+    assert binding_problem(env["LEADQ_WEB_HOST"], has_token, insecure) is None
+    published = [str(p).rsplit(":", 2) for p in service("api")["ports"]]
+    assert [port for _, _, port in published] == [env["LEADQ_WEB_PORT"]]
+    if insecure:  # no token: reachable from this machine only
+        assert all(is_loopback(host) for host, _, _ in published)
