@@ -1,4 +1,4 @@
-# leadq: `docker build -t leadq .` then `docker run leadq run` (a worker) or `docker run leadq api` (see docker-compose.yml).
+# leadq: `docker build -t leadq .` then `docker run leadq run` (a worker), `docker run leadq api` or `docker run leadq alerts --config FILE` (see docker-compose.yml).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -210,3 +210,23 @@ def test_the_api_may_listen_as_configured_and_is_published_to_the_hosts_loopback
     assert [port for _, _, port in published] == [env["LEADQ_WEB_PORT"]]
     if insecure:  # no token: reachable from this machine only
         assert all(is_loopback(host) for host, _, _ in published)
+
+
+def test_the_alert_service_runs_the_image_with_a_mounted_configuration() -> None:
+    alerts = service("alerts")
+    assert alerts["build"] == service("leadq")["build"]
+    assert alerts["profiles"] == ["alerts"]  # only with --profile alerts: it needs destinations
+    command = alerts["command"]
+    assert command[:2] == ["alerts", "--config"]
+    mounts = [str(v) for v in alerts["volumes"]]
+    assert any(m.split(":")[-2] == command[2] and m.endswith(":ro") for m in mounts)
+    assert (ROOT / "docs/examples/alerts.toml").is_file()  # the default configuration
+    env = environment("alerts")
+    assert set(env) <= CONTRACT_ENV, set(env) - CONTRACT_ENV
+    assert env["LEADQ_TOPIC_PREFIX"] == "${LEADQ_TOPIC_PREFIX:-}"
+    assert alerts["depends_on"]["kafka"]["condition"] == "service_healthy"
+    check = " ".join(alerts["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{env['LEADQ_WEB_PORT']}/healthz" in check
+    # Secrets come from an env file kept out of git, never from the compose file itself.
+    assert [f["path"] for f in alerts["env_file"]] == ["./alerts.env"]
+    assert "alerts.env" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
