@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 
 from streams.core.ruleset import load_ruleset
 from streams.settings import Settings
+from streams.tools.demo_alerts import AlertsShown, show_alerts
 from streams.tools.expected import final_stages, illegal_sequences, reference
 from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import SCENARIOS, Scenario
@@ -241,7 +242,7 @@ async def _stop_all(workers: list[WorkerProcess]) -> None:
     await asyncio.gather(*(w.stop() for w in workers))
 
 
-def _summary(passed: int, total: int, t: dict[str, Any]) -> bool:
+def _summary(passed: int, total: int, t: dict[str, Any], alerts: AlertsShown) -> bool:
     lat = t["latencies_ms"]
     sql, sqo = t["reached"]["sql"], t["reached"]["sqo"]
     typer.echo("\n================ leadq demo summary ================")
@@ -268,8 +269,10 @@ def _summary(passed: int, total: int, t: dict[str, Any]) -> bool:
             f"Latency produce -> change p50 {statistics.median(lat):.1f} ms,"
             f" p99 {_percentile(lat, 0.99):.1f} ms, max {max(lat):.1f} ms (n={len(lat)})"
         )
+    typer.echo(f"Alerts to a local webhook {alerts.summary()}")
     typer.echo("====================================================")
-    return passed == total and t["complete"] and t["wrong_final"] == 0 and t["illegal"] == 0
+    traffic_ok = t["complete"] and t["wrong_final"] == 0 and t["illegal"] == 0
+    return passed == total and traffic_ok and alerts.ok
 
 
 async def run_demo(settings: Settings, leads: int, seed: int, rate: float) -> int:
@@ -278,8 +281,9 @@ async def run_demo(settings: Settings, leads: int, seed: int, rate: float) -> in
     run_id = f"demo-{int(time.time())}."
     try:
         passed, total = await _scenarios(settings, run_id)
+        alerts = await show_alerts(settings, run_id)
         traffic = await _traffic(settings, run_id, leads, seed, rate)
-        ok = _summary(passed, total, traffic)
+        ok = _summary(passed, total, traffic, alerts)
     finally:
         if stop_broker is not None:
             typer.echo("Stopping the local broker ...", err=True)
