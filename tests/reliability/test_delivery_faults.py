@@ -15,6 +15,7 @@ import pytest
 from streams.settings import Settings
 from streams.worker.topics import ALERTS_DEAD_LETTER
 from tests.reliability.delivery import (
+    STALL_TIMEOUT,
     Answers,
     DeliveryRun,
     GoneAfter,
@@ -58,7 +59,9 @@ async def test_receivers_answering_500_timing_out_429_refusing_and_410(
     settings: Settings, tmp_path: Path, record_figures: list[Figures]
 ) -> None:
     errors = Hook("server-errors", ServerErrors(), stages=["sql", "sqo"])
-    stalls = Hook("stalls", Stalls(), sla=False, options={"timeout": "500ms", "concurrency": 8})
+    stalls = Hook(
+        "stalls", Stalls(), sla=False, options={"timeout": STALL_TIMEOUT, "concurrency": 8}
+    )
     limited = Hook("rate-limited", RateLimited(), stages=["sql", "disqualified"])
     refusing = Hook("refusing", Answers())
     gone = Hook("gone", GoneAfter(GONE_AFTER))
