@@ -269,7 +269,7 @@ def _summary(passed: int, total: int, t: dict[str, Any], alerts: AlertsShown) ->
             f"Latency produce -> change p50 {statistics.median(lat):.1f} ms,"
             f" p99 {_percentile(lat, 0.99):.1f} ms, max {max(lat):.1f} ms (n={len(lat)})"
         )
-    typer.echo(f"Alerts to a local webhook {alerts.summary()}")
+    typer.echo(f"Alerts (webhook)          {alerts.summary()}")
     typer.echo("====================================================")
     traffic_ok = t["complete"] and t["wrong_final"] == 0 and t["illegal"] == 0
     return passed == total and traffic_ok and alerts.ok

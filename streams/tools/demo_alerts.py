@@ -81,10 +81,10 @@ class AlertsShown:
         slas = len(self.alerts) - len(self.changes)
         bad = sum(1 for a in self.alerts if not a.verified)
         signed = "every signature ok" if not bad else f"{bad} signature(s) INVALID"
-        worst = f", at most {max(late):.1f} s after their event" if late else ""
+        worst = f" (at most {max(late):.1f} s after their event)" if late else ""
         return (
             f"{len(self.changes)} stage changes{worst}, {slas} SLA events"
-            f" ({'breach seen' if self.breached else 'NO breach'}); {signed}"
+            f" ({'breach seen' if self.breached else 'NO breach'}), {signed}"
         )
 
 

@@ -42,4 +42,4 @@ async def test_the_demo_prints_signed_alerts_and_the_sla_breach(settings: Settin
         "lead.sla_breached",
     ]
     assert "3 stage changes" in shown.summary()
-    assert "(breach seen); every signature ok" in shown.summary()
+    assert "(breach seen), every signature ok" in shown.summary()
