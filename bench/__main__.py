@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.baseline import BaselineResult, report_progress, run_baseline
 from bench.broker import broker
 from bench.common import BenchEnv, say, worker_overrides
+from bench.delivery import DeliveryResult, run_delivery
 from bench.latency import LatencyResult, run_latency
 from bench.leadq_run import LeadqResult, run_leadq
 from bench.preload import leads_for, preload, simulate
@@ -60,7 +61,7 @@ class Options:
     keep: bool
     record: bool
     profile: Path | None
-    only: str | None = None  # "recovery": that measurement alone (no table, nothing recorded)
+    only: str | None = None  # "recovery" or "delivery": that alone (no table, nothing recorded)
 
     @property
     def mode(self) -> str:
@@ -120,9 +121,10 @@ def parse(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--only",
-        choices=["recovery"],
+        choices=["recovery", "delivery"],
         help="measure only this (recovery: its lead states come from replaying the simulated "
-        "stream offline; prints the figures, writes no table or JSON)",
+        "stream offline; delivery: the webhook delivery latency at --rate for --latency-s); "
+        "prints the figures, writes no table or JSON",
     )
     args = parser.parse_args(argv)
     if args.runs < 1:
@@ -151,7 +153,7 @@ def parse(argv: list[str] | None = None) -> Options:
 
 
 async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) -> Figures:
-    """Every measurement, in order: preload, throughput runs, latency, recovery."""
+    """Every measurement, in order: preload, throughput runs, latency, delivery, recovery."""
     leads = opts.leads or leads_for(opts.events or 0)
     events = simulate(leads, opts.seed)
     if opts.events is not None:
@@ -207,6 +209,7 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
     explained = differ & sample.profiled
     errors: dict[str, str] = {}
     latency: LatencyResult | None = None
+    delivery: DeliveryResult | None = None
     recovery: RecoveryResult | None = None
     try:  # a failed step is reported in the table; the other figures are kept
         latency = await run_latency(
@@ -216,6 +219,11 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
     except Exception as exc:
         errors["latency"] = f"{type(exc).__name__}: {exc}"
         say(f"latency FAILED: {errors['latency']}")
+    try:
+        delivery = await measure_delivery(env, opts)
+    except Exception as exc:
+        errors["delivery"] = f"{type(exc).__name__}: {exc}"
+        say(f"delivery FAILED: {errors['delivery']}")
     try:
         recovery = await run_recovery(
             env.settings("rec."),
@@ -248,6 +256,8 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
         latency_ms=latency.samples_ms if latency else [],
         latency_processed_rate=latency.processed_rate if latency else 0.0,
         latency_wake_late_ms=latency.wake_late_ms if latency else [],
+        delivery_ms=delivery.samples_ms if delivery else [],
+        delivery_changes=delivery.changes if delivery else 0,
         recovery_leads=opts.recovery_leads,
         recovery_s=recovery.resume_s if recovery else None,
         recovery_ready_s=recovery.ready_s if recovery else None,
@@ -286,6 +296,15 @@ async def measure_recovery(env: BenchEnv, opts: Options) -> RecoveryResult:
     return recovery
 
 
+async def measure_delivery(env: BenchEnv, opts: Options) -> DeliveryResult:
+    """Webhook delivery latency at the latency run's load (its own worker and topics)."""
+    delivery = await run_delivery(
+        env.settings("dlv."), opts.rate, opts.latency_s, opts.seed + 2, env.work_dir / "delivery"
+    )
+    say(delivery.line())
+    return delivery
+
+
 def _differing(expected: dict[str, str], got: dict[str, str]) -> set[str]:
     """Leads whose final stage differs (a lead missing on one side counts)."""
     return {k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k)}
@@ -299,8 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with broker(work / "broker") as (bootstrap, kind):
             env = BenchEnv(bootstrap, f"bench-{uuid.uuid4().hex[:8]}.", work, opts.partitions)
-            if opts.only == "recovery":
-                asyncio.run(measure_recovery(env, opts))
+            if opts.only is not None:
+                m = machine_info(kind)
+                say(f"machine: {m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB, {m['os']}")
+                alone = measure_recovery if opts.only == "recovery" else measure_delivery
+                asyncio.run(alone(env, opts))
                 say(f"done in {(time.monotonic() - began) / 60:.1f} min")
                 return 0
             figures = asyncio.run(measure(env, opts, kind, began))

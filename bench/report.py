@@ -139,6 +139,10 @@ class Figures:
     leadq_cpu_us: list[float | None] = field(default_factory=list)
     # How late a process napping 2 ms woke up during the latency run (ms; bench.wake_probe).
     latency_wake_late_ms: list[float] = field(default_factory=list)
+    # From a stage change's Kafka timestamp to a webhook receiver's 2xx (ms), per stage
+    # change, at the latency run's load (bench.delivery), and the stage changes written.
+    delivery_ms: list[float] = field(default_factory=list)
+    delivery_changes: int = 0
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -171,7 +175,7 @@ class Figures:
 
 
 def to_json(f: Figures) -> dict[str, Any]:
-    """reports/bench.json: the issue's keys first, then the details behind them."""
+    """reports/bench.json: the issue's keys first, the delivery latency, then the details."""
     return {
         "events_per_s_baseline": _round(f.baseline),
         "events_per_s_leadq": _round(f.leadq),
@@ -181,6 +185,8 @@ def to_json(f: Figures) -> dict[str, Any]:
         "recovery_s_1m": _round(f.recovery_s, 2),
         "peak_rss_mb_1m": _round(f.peak_rss_mb, 1),
         "machine": f.machine,
+        "delivery_p50_ms": _round(percentile(f.delivery_ms, 0.50), 1),
+        "delivery_p99_ms": _round(percentile(f.delivery_ms, 0.99), 1),
         "details": {
             "mode": f.mode,
             "started_at": f.started_at.isoformat(timespec="seconds"),
@@ -216,6 +222,9 @@ def to_json(f: Figures) -> dict[str, Any]:
             "latency_worker_kept_up": f.kept_up,
             "latency_wake_late_p99_ms": _round(percentile(f.latency_wake_late_ms, 0.99), 1),
             "latency_wake_late_max_ms": _round(max(f.latency_wake_late_ms, default=None), 1),
+            "delivery_samples": len(f.delivery_ms),
+            "delivery_stage_changes": f.delivery_changes,
+            "delivery_max_ms": _round(max(f.delivery_ms), 1) if f.delivery_ms else None,
             "recovery_leads": f.recovery_leads,
             "recovery_ready_s": _round(f.recovery_ready_s, 2),
             "recovery_changelog_mb": _round(f.recovery_changelog_mb, 1),
@@ -256,6 +265,19 @@ def _wake_note(late_ms: Sequence[float]) -> str:
 
 def _kinds(by_kind: dict[str, int], events: int) -> str:
     return ", ".join(f"{k} {v / events:.0%}" for k, v in sorted(by_kind.items()))
+
+
+def _delivery(f: Figures) -> str:
+    lat = f.delivery_ms
+    if not lat:
+        return "not measured"
+    missing = f.delivery_changes - len(lat)
+    delivered = "all delivered" if missing <= 0 else f"**{missing:,} not delivered**"
+    return (
+        f"p50 **{_num(percentile(lat, 0.5))} ms**, p99 **{_num(percentile(lat, 0.99))} ms**, "
+        f"max {_num(max(lat))} ms (n={len(lat):,} stage changes, {delivered}; its own worker, "
+        "one `leadq alerts` process, a local receiver answering at once)"
+    )
 
 
 def render_table(f: Figures) -> str:
@@ -321,13 +343,23 @@ def render_table(f: Figures) -> str:
             + _wake_note(f.latency_wake_late_ms),
         ),
         (
+            f"delivery stage change written -> webhook answered 2xx, {f.latency_rate:,.0f}"
+            " events/s offered",
+            _delivery(f),
+        ),
+        (
             f"recovery of {rec_leads} from the changelog",
             f"**{_num(f.recovery_s, 1)} s** to resume (ready line after "
             f"{_num(f.recovery_ready_s, 1)} s; changelog {_num(f.recovery_changelog_mb)} MB)",
         ),
         (f"peak RSS of that worker ({rec_leads})", f"**{_num(f.peak_rss_mb)} MB** (VmHWM)"),
     ]
-    for step, names in (("latency", ("latency",)), ("recovery", ("recovery", "peak RSS"))):
+    failing = (
+        ("latency", ("latency",)),
+        ("delivery", ("delivery",)),
+        ("recovery", ("recovery", "peak RSS")),
+    )
+    for step, names in failing:
         if step in f.errors:
             why = _shorten(f.errors[step])
             rows = [(n, f"**FAILED**: {why}" if n.startswith(names) else v) for n, v in rows]

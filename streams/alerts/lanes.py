@@ -38,6 +38,10 @@ class Received:
     remaining: int = 0
 
 
+class _Disabled(Exception):
+    """Raised instead of an attempt once the destination is disabled."""
+
+
 @dataclass
 class _Tries:
     count: int = 0
@@ -139,6 +143,9 @@ class Lane:
         except TryAgain:
             await self._give_up(record, "disabled" if self.disabled else "expired", tries)
             return
+        except _Disabled:
+            await self._give_up(record, "disabled", tries)
+            return
         assert tries.last is not None
         verdict = tries.last.verdict
         if verdict is Verdict.DELIVERED:
@@ -153,6 +160,9 @@ class Lane:
 
     async def _attempt(self, event: AlertEvent, body: bytes, tries: _Tries) -> Attempt:
         async with self.slots:
+            # A 410 may have come while this waited for its slot: then nothing more is sent.
+            if self.disabled:
+                raise _Disabled
             if tries.first_at is None:
                 tries.first_at = datetime.now(UTC)
             tries.count += 1

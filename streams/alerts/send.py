@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Final
@@ -21,7 +22,10 @@ ANSWER_BYTES: Final = 300  # how much of a failed answer's body is kept in last_
 SLACK_PER_SECOND: Final = 1.0
 
 
+@functools.cache
 def user_agent() -> str:
+    """`leadq-alerts/{version}` (looked up once: importlib.metadata parses the package's
+    METADATA file on every call, which cost milliseconds per request)."""
     return f"leadq-alerts/{version('leadq')}"
 
 

@@ -31,6 +31,10 @@ GROUP: Final = "leadq-alerts"  # the consumer group, after the topic prefix
 POLL_TIMEOUT_MS: Final = 500
 FETCH_RECORDS: Final = 500  # at most this many records are read past max_pending
 COMMIT_INTERVAL_S: Final = 1.0
+# aiokafka keeps one fetch in flight per broker, and a partition whose buffered records were
+# just taken is fetched again only once that request returns: with aiokafka's default wait
+# (500 ms) a stage change could wait that long at the broker before its delivery began.
+FETCH_WAIT_MS: Final = 20
 
 
 def alerts_group(settings: Settings) -> str:
@@ -97,6 +101,7 @@ class AlertService:
             group_id=alerts_group(self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # only when a committed offset is out of range
+            fetch_max_wait_ms=FETCH_WAIT_MS,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
             rebalance_timeout_ms=10_000,

@@ -20,6 +20,7 @@ from streams.api.server import ApiServer, listen
 from streams.api.settings import DEFAULT_PORT, ApiSettings
 from streams.core.ruleset import load_ruleset
 from streams.settings import Settings
+from streams.tools.demo_alerts import AlertsShown, show_alerts
 from streams.tools.expected import final_stages, illegal_sequences, reference
 from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import SCENARIOS, Scenario
@@ -264,7 +265,7 @@ async def _stop_all(workers: list[WorkerProcess]) -> None:
     await asyncio.gather(*(w.stop() for w in workers))
 
 
-def _summary(passed: int, total: int, t: dict[str, Any]) -> bool:
+def _summary(passed: int, total: int, t: dict[str, Any], alerts: AlertsShown) -> bool:
     lat = t["latencies_ms"]
     sql, sqo = t["reached"]["sql"], t["reached"]["sqo"]
     typer.echo("\n================ leadq demo summary ================")
@@ -291,8 +292,10 @@ def _summary(passed: int, total: int, t: dict[str, Any]) -> bool:
             f"Latency produce -> change p50 {statistics.median(lat):.1f} ms,"
             f" p99 {_percentile(lat, 0.99):.1f} ms, max {max(lat):.1f} ms (n={len(lat)})"
         )
+    typer.echo(f"Alerts (webhook)          {alerts.summary()}")
     typer.echo("====================================================")
-    return passed == total and t["complete"] and t["wrong_final"] == 0 and t["illegal"] == 0
+    traffic_ok = t["complete"] and t["wrong_final"] == 0 and t["illegal"] == 0
+    return passed == total and traffic_ok and alerts.ok
 
 
 async def run_demo(
@@ -309,13 +312,14 @@ async def run_demo(
     run_id = f"demo-{int(time.time())}."
     try:
         passed, total = await _scenarios(settings, run_id)
+        alerts = await show_alerts(settings, run_id)
         sim = _sim_settings(settings, run_id)
         port = settings.web_port if settings.web_port is not None else DEFAULT_PORT
         api = await _start_api(sim, api_settings or ApiSettings(), port)
         try:
             typer.echo(f"\nThe live funnel page of the simulated traffic: {api.url}/")
             traffic = await _traffic(sim, run_id, leads, seed, rate)
-            ok = _summary(passed, total, traffic)
+            ok = _summary(passed, total, traffic, alerts)
             typer.echo(f"Funnel page               {api.url}/")
             if keep_running:
                 typer.echo("Serving the funnel page until Ctrl-C ...")

@@ -1,11 +1,15 @@
-"""The benchmark's baseline loop on a small preloaded stream, against the real broker."""
+"""The benchmark's baseline loop on a small preloaded stream, and its delivery latency
+measurement on a short load, against the real broker."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from bench.baseline import BaselineTopics, run_baseline
 from bench.common import OffsetWatch, reached, total
+from bench.delivery import run_delivery
 from bench.preload import preload, simulate
 from streams.core.qualify import ANONYMOUS_PREFIX
 from streams.core.ruleset import load_ruleset
@@ -43,3 +47,15 @@ async def test_the_baseline_processes_the_preload_like_the_reference(settings: S
         assert total(await watch.ends([topics.changelog])) == result.state_writes
         assert total(await watch.ends([topics.stage_changes])) == result.stage_changes
     assert result.stage_changes > 0
+
+
+@pytest.mark.timeout(180)
+async def test_every_stage_change_of_a_short_load_is_delivered_and_timed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    result = await run_delivery(settings, 100.0, 3.0, seed=5, data_dir=tmp_path / "delivery")
+    assert 0 < result.events <= 300
+    assert result.changes > 5
+    assert result.undelivered == 0
+    assert len(result.samples_ms) == result.changes
+    assert all(ms >= 0 for ms in result.samples_ms)

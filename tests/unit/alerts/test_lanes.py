@@ -157,3 +157,19 @@ async def test_a_gone_destination_takes_nothing_more(sender: Sender) -> None:
     ]
     assert len(crm.hits) == 1
     assert lanes.lane.disabled
+
+
+async def test_after_a_410_nothing_more_is_sent_not_even_what_waited_for_a_slot(
+    sender: Sender,
+) -> None:
+    answer = asyncio.Event()
+    async with receivers(lambda body, seen: Reply(410, hold=answer)) as (crm,):
+        lanes = Harness(sender, crm, concurrency=2)
+        for n in range(6):
+            lanes.lane.add(received(f"lead-{n}", 1))
+        await until(lambda: len(crm.arrived) == 2, "two requests in flight, four waiting")
+        answer.set()
+        await until(lambda: len(lanes.finished) == 6, "all given up")
+    reasons = sorted((d["reason"], d["attempts"]) for d in lanes.letters)
+    assert reasons == [("disabled", 0)] * 4 + [("gone", 1)] * 2
+    assert len(crm.hits) == 2

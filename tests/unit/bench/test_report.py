@@ -19,6 +19,7 @@ from bench.__main__ import (
     parse,
 )
 from bench.common import reached, worker_overrides
+from bench.delivery import DeliveryResult, delivery_ms
 from bench.latency import latencies_ms
 from bench.preload import leads_for
 from bench.recovery import clone_id, find_probe, synthesise, templates_of
@@ -68,6 +69,8 @@ def figures(**overrides: Any) -> Figures:
         "latency_events": 20000,
         "latency_ms": [float(v) for v in range(1, 101)],
         "latency_processed_rate": 1990.0,
+        "delivery_ms": [float(v) for v in range(10, 210, 2)],
+        "delivery_changes": 100,
         "recovery_leads": 1_000_000,
         "recovery_s": 123.456,
         "recovery_ready_s": 120.0,
@@ -160,7 +163,7 @@ def test_table_is_a_markdown_table_with_one_row_per_figure() -> None:
     lines = render_table(figures()).splitlines()
     rows = [line for line in lines if line.startswith("|")]
     assert rows[:2] == ["| figure | value |", "|---|---|"]
-    assert len(rows) == 10
+    assert len(rows) == 11
     assert all(row.endswith("|") and row.count("|") == 3 for row in rows)
 
 
@@ -178,7 +181,7 @@ def test_table_names_the_comparison_stream_and_the_cpu_per_event() -> None:
     )
     table = render_table(f)
     rows = [line for line in table.splitlines() if line.startswith("|")]
-    assert len(rows) == 12
+    assert len(rows) == 13
     assert "576,000 events over 50,000 leads" in table
     assert "over that whole stream, median of 3 | **15,000**" in table
     assert "115,000 events over 10,000 leads" in table
@@ -267,8 +270,9 @@ def test_default_and_quick_sizes() -> None:
     assert parse(["--sample-leads", "0"]).sample_leads is None
 
 
-def test_recovery_can_be_measured_alone() -> None:
+def test_recovery_or_delivery_can_be_measured_alone() -> None:
     assert parse(["--only", "recovery", "--quick"]).only == "recovery"
+    assert parse(["--only", "delivery"]).only == "delivery"
     assert parse([]).only is None
     with pytest.raises(SystemExit):
         parse(["--only", "throughput"])
@@ -366,3 +370,34 @@ def test_json_has_the_wake_up_lateness() -> None:
     assert extra["latency_wake_late_p99_ms"] == 9.0
     assert extra["latency_wake_late_max_ms"] == 9.0
     assert to_json(figures())["details"]["latency_wake_late_max_ms"] is None
+
+
+def test_delivery_row_and_json_keys() -> None:
+    table = render_table(figures())
+    row = "| delivery stage change written -> webhook answered 2xx, 2,000 events/s offered | "
+    assert (
+        row + "p50 **108 ms**, p99 **206 ms**, max 208 ms (n=100 stage changes, all delivered"
+        in table
+    )
+    data = to_json(figures())
+    assert (data["delivery_p50_ms"], data["delivery_p99_ms"]) == (108, 206)
+    assert data["details"]["delivery_stage_changes"] == 100
+    assert data["details"]["delivery_max_ms"] == 208
+    short = render_table(figures(delivery_changes=103))
+    assert "**3 not delivered**" in short
+    assert "| not measured |" in render_table(figures(delivery_ms=[]))
+
+
+def test_a_failed_delivery_measurement_is_shown() -> None:
+    table = render_table(figures(delivery_ms=[], errors={"delivery": "TimeoutError: deliveries"}))
+    assert "2,000 events/s offered | **FAILED**: TimeoutError: deliveries |" in table
+    assert to_json(figures(delivery_ms=[]))["delivery_p99_ms"] is None
+
+
+def test_delivery_latency_from_the_kafka_timestamp_to_the_first_arrival() -> None:
+    written = {"a:1": 1_000_000.0, "b:1": 1_000_500.0, "c:1": 1_001_000.0}
+    arrived = {"a:1": 1000.025, "b:1": 1000.6}
+    assert [round(v) for v in delivery_ms(written, arrived)] == [25, 100]
+    result = DeliveryResult(2000.0, 40_000, changes=3, samples_ms=delivery_ms(written, arrived))
+    assert result.undelivered == 1
+    assert "over 2 of 3 stage changes" in result.line()
