@@ -19,7 +19,6 @@ from bench.__main__ import (
     parse,
 )
 from bench.common import reached, worker_overrides
-from bench.delivery import DeliveryResult, delivery_ms
 from bench.latency import latencies_ms
 from bench.preload import leads_for
 from bench.recovery import clone_id, find_probe, synthesise, templates_of
@@ -392,12 +391,3 @@ def test_a_failed_delivery_measurement_is_shown() -> None:
     table = render_table(figures(delivery_ms=[], errors={"delivery": "TimeoutError: deliveries"}))
     assert "2,000 events/s offered | **FAILED**: TimeoutError: deliveries |" in table
     assert to_json(figures(delivery_ms=[]))["delivery_p99_ms"] is None
-
-
-def test_delivery_latency_from_the_kafka_timestamp_to_the_first_arrival() -> None:
-    written = {"a:1": 1_000_000.0, "b:1": 1_000_500.0, "c:1": 1_001_000.0}
-    arrived = {"a:1": 1000.025, "b:1": 1000.6}
-    assert [round(v) for v in delivery_ms(written, arrived)] == [25, 100]
-    result = DeliveryResult(2000.0, 40_000, changes=3, samples_ms=delivery_ms(written, arrived))
-    assert result.undelivered == 1
-    assert "over 2 of 3 stage changes" in result.line()
