@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -242,3 +242,14 @@ def _combine(parts: Iterable[Met]) -> Met:
         reasons.extend(part.reasons)
         evidence.extend(part.evidence)
     return Met(tuple(reasons), tuple(evidence))
+
+
+def unique_reasons(reasons: Sequence[Reason]) -> tuple[Reason, ...]:
+    """The reasons in order, each rule once (its first reason)."""
+    seen: set[str] = set()
+    out: list[Reason] = []
+    for reason in reasons:
+        if reason.rule not in seen:
+            seen.add(reason.rule)
+            out.append(reason)
+    return tuple(out)

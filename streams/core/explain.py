@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from streams.core.evaluate import View, condition_name, duration_text
+from streams.core.evaluate import View, condition_name, duration_text, unique_reasons
 from streams.core.events import Reason, Stage
 from streams.core.ruleset import (
     AllCondition,
@@ -72,7 +72,7 @@ def explain_next(rules: Ruleset, state: LeadState) -> NextStep | None:
                 missing.append(
                     Reason(f"disqualify.{rule.reason}", f"No longer: {rule.description}")
                 )
-    return NextStep(target, _unique(met), _unique(missing))
+    return NextStep(target, unique_reasons(met), unique_reasons(missing))
 
 
 def _parts(cond: Condition) -> list[Condition]:
@@ -150,13 +150,3 @@ def _profile_text(cond: ProfileCondition) -> str:
     if cond.lte is not None:
         parts.append(f"is at most {cond.lte:g}")
     return f"{name} {' and '.join(parts) or 'is known'}"
-
-
-def _unique(reasons: list[Reason]) -> tuple[Reason, ...]:
-    seen: set[str] = set()
-    out: list[Reason] = []
-    for reason in reasons:
-        if reason.rule not in seen:
-            seen.add(reason.rule)
-            out.append(reason)
-    return tuple(out)

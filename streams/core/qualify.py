@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from streams.core.decay import demotion_ms
-from streams.core.evaluate import Met, View, matches
+from streams.core.evaluate import Met, View, matches, unique_reasons
 from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
 from streams.core.ruleset import Match, Ruleset, SignalCondition
 from streams.core.sla import SlaEvent
@@ -377,7 +377,7 @@ class Qualifier:
             to_stage=to_stage,
             occurred_at=event.occurred_at,
             trigger_event_id=event.event_id,
-            reasons=_unique(met.reasons),
+            reasons=unique_reasons(met.reasons),
             evidence=tuple(eid for _, eid in evidence),
             disqualification_reason=dq_reason,
             scores=view.scores(),
@@ -409,13 +409,3 @@ def _already_seen(state: LeadState, event_id: str) -> bool:
     if event_id in state.seen:
         return True
     return any(h.event_id == event_id for hs in state.hits.values() for h in hs)
-
-
-def _unique(reasons: Sequence[Reason]) -> tuple[Reason, ...]:
-    seen: set[str] = set()
-    out: list[Reason] = []
-    for reason in reasons:
-        if reason.rule not in seen:
-            seen.add(reason.rule)
-            out.append(reason)
-    return tuple(out)
