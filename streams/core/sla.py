@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -15,6 +15,9 @@ from streams.core.rule_base import Duration, Rule, format_duration
 from streams.core.ruleset_errors import did_you_mean
 
 SlaKind = Literal["warning", "breached"]
+# The due instant of a clock whose deadline lies beyond the calendar (an entry dated at
+# its very end): it never comes due.
+NEVER = datetime.max.replace(tzinfo=UTC)
 SlaStage = Literal["sql", "sqo"]
 
 
@@ -140,7 +143,10 @@ def deadlines(
     An entry whose SLA came due before it was seen is a backlog: it never warns.
     """
     start = entered.occurred_at
-    due = due_at(start, policy.within_delta, policy.business_hours)
+    try:
+        due = due_at(start, policy.within_delta, policy.business_hours)
+    except OverflowError:  # a start at an end of the calendar: nothing can come due
+        return Deadlines(None, NEVER, None, False)
     backlog = due <= seen_at
     warn_before = policy.warn_delta
     warning = (
@@ -207,6 +213,6 @@ def next_sla_at(
     later = [
         at
         for at in (clock.warning, clock.due)
-        if at is not None and at > now and _live(at, clock.stopped)
+        if at is not None and now < at < NEVER and _live(at, clock.stopped)
     ]
     return min(later, default=None)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from streams.core.events import LeadEvent, StageChanged, from_ms, to_ms
-from streams.core.sla import Sla, SlaEvent, SlaPolicy, deadlines, sla_events
+from streams.core.sla import NEVER, Sla, SlaEvent, SlaPolicy, deadlines, sla_events
 from streams.core.state import LeadState, SlaClock
 
 _UNDER_A_MS = timedelta(microseconds=999)
@@ -106,7 +106,7 @@ def next_sla_ms(sla: Sla | None, state: LeadState) -> int | None:
     pending = [
         at
         for kind, at in (("warning", times.warning), ("breached", times.due))
-        if at is not None and kind not in clock.emitted
+        if at is not None and at < NEVER and kind not in clock.emitted
     ]
     # Rounded up: a tick at that time always finds the event due.
     return min((to_ms(at + _UNDER_A_MS) for at in pending), default=None)

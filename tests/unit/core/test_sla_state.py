@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -259,6 +260,19 @@ def test_business_hours_come_from_the_policy() -> None:
         "end": "17:00",
         "timezone": "Europe/Amsterdam",
     }
+
+
+@pytest.mark.parametrize("sla", [None, OFFICE])
+def test_a_stage_entered_at_an_end_of_the_calendar_never_comes_due(sla: str | None) -> None:
+    q = qualifier(sla=sla)
+    for at in (datetime(9999, 12, 31, 22, 0, tzinfo=UTC), datetime(1, 1, 1, 0, 0, tzinfo=UTC)):
+        state = q.process(LeadState(key="L1"), demo(at)).state
+        assert state.stage == "sql"
+        due = q.next_due_ms(state)  # raises nothing (a bad date must not stop a worker)
+        q.tick(state, ms(at + 59 * M))
+        if at.year == 9999:  # its deadline lies beyond the calendar: no timer, no event
+            assert due is None
+            assert q.tick(state, ms(at + 119 * M)).sla == ()
 
 
 def test_requalifying_starts_a_new_clock_with_its_own_sequence() -> None:
