@@ -31,10 +31,15 @@ def _policy(sla: Sla | None, clock: SlaClock) -> SlaPolicy | None:
 def _due(
     policy: SlaPolicy, lead_id: str, clock: SlaClock, now_ms: int, stopped_ms: int | None = None
 ) -> list[SlaEvent]:
-    """The clock's events due by now_ms (before stopped_ms, if it stopped) not emitted yet."""
-    entered = _Entered(lead_id, clock.sequence, clock.stage, from_ms(clock.since_ms))
-    stopped = None if stopped_ms is None else from_ms(stopped_ms)
-    events = sla_events(policy, entered, stopped, None, from_ms(now_ms), from_ms(clock.seen_ms))
+    """The clock's events due by now_ms (before stopped_ms, if it stopped) not emitted yet.
+    An instant outside the calendar (an event dated at its very ends) brings none."""
+    try:
+        entered = _Entered(lead_id, clock.sequence, clock.stage, from_ms(clock.since_ms))
+        stopped = None if stopped_ms is None else from_ms(stopped_ms)
+        now, seen = from_ms(now_ms), from_ms(clock.seen_ms)
+    except OverflowError:
+        return []
+    events = sla_events(policy, entered, stopped, None, now, seen)
     return [e for e in events if e.kind not in clock.emitted]
 
 
@@ -101,8 +106,12 @@ def next_sla_ms(sla: Sla | None, state: LeadState) -> int | None:
     clock = state.sla
     if clock is None or (policy := _policy(sla, clock)) is None:
         return None
-    entered = _Entered(state.key, clock.sequence, clock.stage, from_ms(clock.since_ms))
-    times = deadlines(policy, entered, None, None, from_ms(clock.seen_ms))
+    try:
+        entered = _Entered(state.key, clock.sequence, clock.stage, from_ms(clock.since_ms))
+        seen = from_ms(clock.seen_ms)
+    except OverflowError:  # an entry dated outside the calendar never comes due
+        return None
+    times = deadlines(policy, entered, None, None, seen)
     pending = [
         at
         for kind, at in (("warning", times.warning), ("breached", times.due))

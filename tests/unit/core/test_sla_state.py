@@ -4,7 +4,7 @@ stage, and the warning and breach events that timer ticks (and stops) emit."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -265,11 +265,17 @@ def test_business_hours_come_from_the_policy() -> None:
 @pytest.mark.parametrize("sla", [None, OFFICE])
 def test_a_stage_entered_at_an_end_of_the_calendar_never_comes_due(sla: str | None) -> None:
     q = qualifier(sla=sla)
-    for at in (datetime(9999, 12, 31, 22, 0, tzinfo=UTC), datetime(1, 1, 1, 0, 0, tzinfo=UTC)):
+    dates = [
+        datetime(9999, 12, 31, 22, 0, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 0, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=14))),  # before year 1 in UTC
+    ]
+    for at in dates:
         state = q.process(LeadState(key="L1"), demo(at)).state
         assert state.stage == "sql"
         due = q.next_due_ms(state)  # raises nothing (a bad date must not stop a worker)
-        q.tick(state, ms(at + 59 * M))
+        q.tick(state, ms(T0))
+        q.process(state, call("c1", at))
         if at.year == 9999:  # its deadline lies beyond the calendar: no timer, no event
             assert due is None
             assert q.tick(state, ms(at + 119 * M)).sla == ()
