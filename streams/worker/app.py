@@ -17,6 +17,7 @@ from streams.worker.faust_ext import fixes as faust_fixes
 from streams.worker.faust_ext.lag import committed_lag
 from streams.worker.ingest import COMMIT_INTERVAL_S, Ingest
 from streams.worker.kafka_clients import faust_credentials, kafka_client_kwargs
+from streams.worker.lead_store import ChangelogSender, FaustChangelog, LeadStore
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.originals import InputReader, OriginalSource
 from streams.worker.outputs import DeadLetters, OutputProducer, RecordSender, TopicSender
@@ -71,12 +72,14 @@ def build(
     outputs: RecordSender | None = None,
     dead_letter_sender: TopicSender | None = None,
     originals: OriginalSource | None = None,
+    changelog: ChangelogSender | None = None,
 ) -> Worker:
     """Build the app and return it with its agents, table and topics.
 
     `outputs` (stage changes, hand-overs) and `dead_letter_sender` replace the worker's own
     producer and faust's dead-letter topic as where the qualify agent sends its records;
-    `originals` replaces the reader of input messages that its dead letters carry.
+    `originals` replaces the reader of input messages that its dead letters carry;
+    `changelog`, faust's producer as the sender of the lead states' changelog records.
     """
     faust_fixes.apply()
     settings = settings or Settings()
@@ -169,10 +172,12 @@ def build(
             ),
             due=due_index(shadow_qualifier),
         )
+    tracker = faust_fixes.send_tracker(app.producer.buffer)
+    leads = LeadStore(table, changelog or FaustChangelog(app), tracker.track)
     agent = QualifyAgent(
         app=app,
         qualifier=qualifier,
-        table=table,
+        leads=leads,
         outputs=outputs,
         dead_letters=DeadLetters(dead_letter_sender or dead_letter, originals),
         due=due,

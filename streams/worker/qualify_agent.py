@@ -17,9 +17,7 @@ from streams.worker.batching import REKEY_RECORD_EVENTS
 from streams.worker.codec import (
     OutgoingChange,
     OutgoingSla,
-    decode_state,
     encode_lead_event,
-    encode_state,
     outgoing_change,
     outgoing_sla,
 )
@@ -27,6 +25,7 @@ from streams.worker.failstop import retry_or_stop
 from streams.worker.faust_ext.current_event import processing
 from streams.worker.faust_ext.fixes import in_current_generation
 from streams.worker.faust_ext.producer_buffer import hand_over_changelog
+from streams.worker.lead_store import LeadStore
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outputs import DeadLetters, RecordSender
 from streams.worker.pipeline import Applied, Pending, records_waiting
@@ -77,7 +76,7 @@ class QualifyAgent:
         *,
         app: faust.App,
         qualifier: Qualifier,
-        table: faust.Table,
+        leads: LeadStore,
         outputs: RecordSender,
         dead_letters: DeadLetters,
         due: DueIndex,
@@ -88,7 +87,7 @@ class QualifyAgent:
     ) -> None:
         self.app = app  # whose consumer generation and changelog buffer the agent checks
         self.qualifier = qualifier
-        self.table = table  # lead key (bytes) -> encoded LeadState
+        self.leads = leads  # each lead's state: read, and stored after its changes are sent
         self.outputs = outputs  # stage changes and hand-overs
         self.dead_letters = dead_letters
         self.due = due
@@ -133,20 +132,20 @@ class QualifyAgent:
             # again, after its recovery) processes the records again from their offsets.
             pending.clear()
             return
-        for event, key, state in pending.final_states():
-            with processing(event):  # faust writes a key's changelog partition of its event
-                self.store(key, state)
+        writes = list(pending.final_states())
+        pending_shadow = bool(pending.shadow_states)
+        await self.leads.put(writes)
+        for _, key, state in writes:
             self.due.observe(state.clock_ms)
             self.due.update(key, self.qualifier.next_due_ms(state))
         if self.shadow is not None:
             for event, key, state in pending.final_states(shadow=True):
-                with processing(event):
+                with processing(event):  # faust writes a key's changelog partition of its event
                     self.shadow.store(key, state)
-        stored = bool(pending.states or pending.shadow_states)
         for applied in pending.records:
             await stream.ack(applied.event)
         pending.clear()
-        if stored:
+        if self.shadow is not None and pending_shadow:
             await hand_over_changelog(self.app, REKEY_RECORD_EVENTS)
 
     async def apply_record(self, event: EventT, ahead: dict[bytes, LeadState]) -> RecordResult:
@@ -173,8 +172,8 @@ class QualifyAgent:
                 state = states[raw_key]
             elif raw_key in ahead:
                 state = ahead[raw_key]
-            elif (stored := self.table.get(raw_key)) is not None:
-                state = states[raw_key] = decode_state(stored)  # stored again (see the class)
+            elif (stored := self.leads.get(raw_key, event)) is not None:
+                state = states[raw_key] = stored  # stored again (see the class)
             else:
                 state = LeadState(key=key)
             try:
@@ -261,10 +260,6 @@ class QualifyAgent:
             if any(f.done() and (f.cancelled() or f.exception()) for f in applied.sent):
                 applied.sent = await self.queue_sends(applied)
         await asyncio.gather(*(f for applied in records for f in applied.sent))
-
-    def store(self, key: bytes, state: LeadState) -> None:
-        """Write a lead's state to the table (faust also writes it to the changelog)."""
-        self.table[key] = encode_state(state)
 
 
 def encoded(item: LeadEvent | Tick) -> bytes:

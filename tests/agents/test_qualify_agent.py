@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from faust.types import FutureMessage
 
 from schemas.decode import Rejection, decode
 from schemas.outputs import LeadStage
@@ -18,7 +17,6 @@ from streams.tools.scenarios import scenario
 from streams.worker.app import Worker
 from streams.worker.batching import RekeyBuffer
 from streams.worker.codec import decode_state, encode_lead_event, to_lead_event
-from streams.worker.faust_ext.fixes import send_tracker
 from streams.worker.timers import encode_tick
 from tests.support.agents import AGENT_TIMEOUT_S, Recorder, ingest, recording_worker
 
@@ -142,11 +140,9 @@ async def test_qualify_stores_a_lead_state_again_when_a_duplicate_leaves_it_unch
 ) -> None:
     """After a kill the local store can be ahead of the changelog (a lost changelog write);
     the records that made that state come back as duplicates and must write it again."""
-    # The table's changelog writes wait in faust's producer buffer (never started here).
-    buffered = send_tracker(worker.app.producer.buffer).unacked
 
-    def writes() -> list[tuple[bytes, bytes]]:
-        return [(f.message.key, f.message.value) for f in buffered if isinstance(f, FutureMessage)]
+    def writes() -> list[tuple[bytes | None, Any]]:
+        return outputs["changelog"].sent
 
     ebook = scenario("software-ebook-sql").for_lead("L-8").steps[1].value
     ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))

@@ -83,7 +83,7 @@ class RecordedInputs:
 
 def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
     """A worker whose qualify agent sends to Recorders (by_lead, stage_changes, lead_stages,
-    sla, dead_letter, shadow_stage_changes) instead of Kafka."""
+    sla, dead_letter, shadow_stage_changes, changelog) instead of Kafka."""
     kinds = (
         "by_lead",
         "stage_changes",
@@ -91,6 +91,7 @@ def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
         "sla",
         "dead_letter",
         "shadow_stage_changes",
+        "changelog",
     )
     recorders = {name: Recorder() for name in kinds}
     names = TopicNames.of(settings)
@@ -102,6 +103,7 @@ def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
             names.sla: recorders["sla"],
             names.dead_letter: recorders["dead_letter"],
             names.shadow_stage_changes: recorders["shadow_stage_changes"],
+            names.changelog: recorders["changelog"],
         }
     )
     worker = build(
@@ -109,6 +111,7 @@ def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
         outputs=outputs,
         dead_letter_sender=recorders["dead_letter"],
         originals=RecordedInputs(),
+        changelog=outputs,
     )
     return worker, recorders
 
