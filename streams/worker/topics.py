@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -25,6 +26,7 @@ DEAD_LETTER: Final = "leads.dead-letter"
 ALERTS_DEAD_LETTER: Final = "leads.alerts-dead-letter"
 EVENTS_BY_LEAD: Final = "leadq.events-by-lead"
 LEAD_TABLE: Final = "lead-state"
+PARTITION_CACHE_KEYS: Final = 65_536  # keys whose partition partition_of() remembers
 SHADOW_TABLE: Final = "lead-state-shadow"
 METADATA_TIMEOUT_S: Final = 30.0
 COMPACTED: Final = {"cleanup.policy": "compact"}
@@ -81,8 +83,13 @@ class TopicNames:
         return self.all() + (self.shadow() if settings.shadow_rules else [])
 
 
+@lru_cache(maxsize=PARTITION_CACHE_KEYS)
 def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as Java's and aiokafka's) gives a key."""
+    """The partition Kafka's default partitioner (murmur2, as Java's and aiokafka's) gives a key.
+
+    Remembered for the most recent keys: aiokafka's murmur2 is pure Python (about 3 µs a
+    key), and a lead's key comes back with each of its events.
+    """
     hashed: int = murmur2(key)
     return (hashed & 0x7FFFFFFF) % partitions
 
