@@ -41,9 +41,9 @@ from bench.report import (
 from bench.warm import warm_broker
 from streams.core.qualify import ANONYMOUS_PREFIX
 
-# The size: >= 500,000 events over >= 50,000 leads (about 576,000 events).
 T = TypeVar("T")
 
+# The size: >= 500,000 events over >= 50,000 leads (about 576,000 events).
 FULL_LEADS = 50_000
 # leadq's throughput runs read a smaller stream from the same simulator (the baseline reads
 # it too, for the ratio), so that the whole run stays under 15 minutes on 2 cores.
