@@ -10,15 +10,24 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
+from bench.active_lead import (
+    ACTIVE_EVENTS,
+    QUICK_ACTIVE_EVENTS,
+    ActiveLeadResult,
+    run_active_lead,
+)
 from bench.baseline import BaselineResult, report_progress, run_baseline
 from bench.broker import broker
 from bench.common import BenchEnv, say, worker_overrides
 from bench.delivery import DeliveryResult, run_delivery
 from bench.latency import LatencyResult, run_latency
 from bench.leadq_run import LeadqResult, run_leadq
+from bench.machine import machine_info
 from bench.preload import leads_for, preload, simulate
 from bench.recovery import RecoveryResult, offline_states, run_recovery
 from bench.report import (
@@ -26,11 +35,13 @@ from bench.report import (
     RESULTS_MD,
     Figures,
     append_results,
-    machine_info,
     render_table,
     write_json,
 )
+from bench.warm import warm_broker
 from streams.core.qualify import ANONYMOUS_PREFIX
+
+T = TypeVar("T")
 
 # The issue's size: >= 500,000 events over >= 50,000 leads (about 576,000 events).
 FULL_LEADS = 50_000
@@ -42,6 +53,8 @@ RECOVERY_LEADS = 1_000_000
 QUICK_RECOVERY_LEADS = 100_000
 LATENCY_S = 20.0
 QUICK_LATENCY_S = 10.0
+RATE = 2000.0
+RATE_HIGH = 5000.0
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,10 @@ class Options:
     runs: int
     seed: int
     rate: float
+    rate_high: float  # the second latency run's offered load
     latency_s: float
     recovery_leads: int
+    active_events: int  # events of the one very active lead
     partitions: int
     quick: bool
     keep: bool
@@ -68,7 +83,17 @@ class Options:
         """ "quick", "full" (the default sizes) or "custom"."""
         if self.quick:
             return "quick"
-        default = (None, FULL_LEADS, SAMPLE_LEADS, RECOVERY_LEADS, LATENCY_S, 3)
+        default = (
+            None,
+            FULL_LEADS,
+            SAMPLE_LEADS,
+            RECOVERY_LEADS,
+            LATENCY_S,
+            3,
+            RATE,
+            RATE_HIGH,
+            ACTIVE_EVENTS,
+        )
         mine = (
             self.events,
             self.leads,
@@ -76,6 +101,9 @@ class Options:
             self.recovery_leads,
             self.latency_s,
             self.runs,
+            self.rate,
+            self.rate_high,
+            self.active_events,
         )
         return "full" if mine == default else "custom"
 
@@ -100,15 +128,27 @@ def parse(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--runs", type=int, default=3, help="throughput runs of each (median)")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed")
-    parser.add_argument("--rate", type=float, default=2000.0, help="offered load, events/s")
+    parser.add_argument("--rate", type=float, default=RATE, help="offered load, events/s")
+    parser.add_argument(
+        "--rate-high",
+        type=float,
+        default=RATE_HIGH,
+        help="offered load of the second latency run, events/s",
+    )
     parser.add_argument("--latency-s", type=float, help="seconds of offered load")
     parser.add_argument("--recovery-leads", type=int, help="leads of state to restore")
+    parser.add_argument(
+        "--active-lead-events",
+        type=int,
+        help=f"events of the one very active lead (default {ACTIVE_EVENTS:,})",
+    )
     parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")
     parser.add_argument(
         "--quick",
         action="store_true",
         help=f"development sizes: {QUICK_EVENTS:,} events, {QUICK_RECOVERY_LEADS:,} leads "
-        f"recovered, {QUICK_LATENCY_S:g}s of load",
+        f"recovered, {QUICK_LATENCY_S:g}s of load, {QUICK_ACTIVE_EVENTS:,} events of the "
+        "very active lead",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument(
@@ -123,12 +163,14 @@ def parse(argv: list[str] | None = None) -> Options:
         "--only",
         choices=["recovery", "delivery"],
         help="measure only this (recovery: its lead states come from replaying the simulated "
-        "stream offline; delivery: the webhook delivery latency at --rate for --latency-s); "
-        "prints the figures, writes no table or JSON",
+        "stream offline; delivery: the webhook delivery latency at --rate for --latency-s, "
+        "after warming the broker); prints the figures, writes no table or JSON",
     )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.active_lead_events is not None and args.active_lead_events < 1:
+        parser.error("--active-lead-events must be at least 1")
     quick: bool = args.quick
     sized = args.events is not None or args.leads is not None
     sample: int | None = args.sample_leads
@@ -141,8 +183,10 @@ def parse(argv: list[str] | None = None) -> Options:
         runs=args.runs,
         seed=args.seed,
         rate=args.rate,
+        rate_high=args.rate_high,
         latency_s=args.latency_s or (QUICK_LATENCY_S if quick else LATENCY_S),
         recovery_leads=args.recovery_leads or (QUICK_RECOVERY_LEADS if quick else RECOVERY_LEADS),
+        active_events=args.active_lead_events or (QUICK_ACTIVE_EVENTS if quick else ACTIVE_EVENTS),
         partitions=args.partitions,
         quick=quick,
         keep=args.keep,
@@ -152,8 +196,23 @@ def parse(argv: list[str] | None = None) -> Options:
     )
 
 
+async def attempt(errors: dict[str, str], step: str, measurement: Awaitable[T]) -> T | None:
+    """The measurement's result; if it fails, None, and why in `errors` (the table shows
+    it in place of the figure; the other figures are kept)."""
+    try:
+        return await measurement
+    except Exception as exc:
+        errors[step] = f"{type(exc).__name__}: {exc}"
+        say(f"{step} FAILED: {errors[step]}")
+        return None
+
+
 async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) -> Figures:
-    """Every measurement, in order: preload, throughput runs, latency, delivery, recovery."""
+    """Every measurement, in order: preload, throughput runs, latency at --rate and at
+    --rate-high, delivery, recovery, the very active lead.
+
+    The latency runs come after the throughput runs, which have loaded the broker: a
+    freshly started broker's first load is slower (see docs/performance.md)."""
     leads = opts.leads or leads_for(opts.events or 0)
     events = simulate(leads, opts.seed)
     if opts.events is not None:
@@ -208,33 +267,34 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
     differ = set().union(*(_differing(expected, q.final_stages) for q in leadqs))
     explained = differ & sample.profiled
     errors: dict[str, str] = {}
-    latency: LatencyResult | None = None
-    delivery: DeliveryResult | None = None
-    recovery: RecoveryResult | None = None
-    try:  # a failed step is reported in the table; the other figures are kept
-        latency = await run_latency(
-            env.settings("lat."), opts.rate, opts.latency_s, opts.seed + 1, env.work_dir / "latency"
-        )
-        say(f"latency: {len(latency.samples_ms):,} samples")
-    except Exception as exc:
-        errors["latency"] = f"{type(exc).__name__}: {exc}"
-        say(f"latency FAILED: {errors['latency']}")
-    try:
-        delivery = await measure_delivery(env, opts)
-    except Exception as exc:
-        errors["delivery"] = f"{type(exc).__name__}: {exc}"
-        say(f"delivery FAILED: {errors['delivery']}")
-    try:
-        recovery = await run_recovery(
+    latency = await attempt(
+        errors, "latency", measure_latency(env, "lat.", opts.rate, opts.latency_s, opts.seed + 1)
+    )
+    latency_high = await attempt(
+        errors,
+        "latency_high",
+        measure_latency(env, "lat-high.", opts.rate_high, opts.latency_s, opts.seed + 3),
+    )
+    delivery = await attempt(errors, "delivery", measure_delivery(env, opts))
+    recovery = await attempt(
+        errors,
+        "recovery",
+        run_recovery(
             env.settings("rec."),
             (full_baselines or baselines)[0].states,
             opts.recovery_leads,
             env.work_dir / "recovery",
-        )
+        ),
+    )
+    if recovery is not None:
         say(f"recovery: resumed after {recovery.resume_s:.1f}s, peak RSS {recovery.peak_rss_mb} MB")
-    except Exception as exc:
-        errors["recovery"] = f"{type(exc).__name__}: {exc}"
-        say(f"recovery FAILED: {errors['recovery']}")
+    # Last: its state writes (hundreds of MB of changelog at 100,000 events) would load the
+    # broker under the other measurements.
+    active = await attempt(
+        errors, "active_lead", run_active_lead(env, opts.active_events, opts.seed)
+    )
+    if active is not None:
+        say(active.line())
     return Figures(
         machine=machine_info(broker_kind),
         mode=opts.mode,
@@ -273,7 +333,48 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
         leadq_cpu_us=[q.cpu_us_per_event for q in leadqs],
         worker_env=worker_overrides(dict(os.environ)),
         errors=errors,
+        **_high_latency_figures(opts.rate_high, latency_high),
+        **_active_lead_figures(active),
     )
+
+
+def _high_latency_figures(rate: float, latency: LatencyResult | None) -> dict[str, Any]:
+    """The Figures fields of the second latency run."""
+    return {
+        "latency_high_rate": rate,
+        "latency_high_events": latency.events if latency else 0,
+        "latency_high_ms": latency.samples_ms if latency else [],
+        "latency_high_processed_rate": latency.processed_rate if latency else 0.0,
+        "latency_high_wake_late_ms": latency.wake_late_ms if latency else [],
+    }
+
+
+def _active_lead_figures(active: ActiveLeadResult | None) -> dict[str, Any]:
+    """The Figures fields of the very active lead's run."""
+    if active is None:
+        return {}
+    return {
+        "active_lead_events": active.run.events,
+        "active_lead_rate": active.run.events_per_s,
+        "active_lead_cpu_us": active.run.cpu_us_per_event,
+        "active_lead_state_bytes": active.state_bytes,
+        "active_lead_stage": active.stage,
+    }
+
+
+async def measure_latency(
+    env: BenchEnv, suffix: str, rate: float, duration_s: float, seed: int
+) -> LatencyResult:
+    """A latency run at `rate` on a worker and topics of its own (settings `suffix`)."""
+    latency = await run_latency(
+        env.settings(suffix), rate, duration_s, seed, env.work_dir / suffix.strip(".-")
+    )
+    say(
+        f"latency at {rate:,.0f} events/s: {len(latency.samples_ms):,} samples, worker "
+        f"{'kept up' if latency.kept_up else 'did NOT keep up'} "
+        f"({latency.processed_rate:,.0f} events/s processed)"
+    )
+    return latency
 
 
 async def measure_recovery(env: BenchEnv, opts: Options) -> RecoveryResult:
@@ -298,6 +399,8 @@ async def measure_recovery(env: BenchEnv, opts: Options) -> RecoveryResult:
 
 async def measure_delivery(env: BenchEnv, opts: Options) -> DeliveryResult:
     """Webhook delivery latency at the latency run's load (its own worker and topics)."""
+    if opts.only == "delivery":  # nothing has loaded the broker yet
+        await warm_broker(env, opts.seed)
     delivery = await run_delivery(
         env.settings("dlv."), opts.rate, opts.latency_s, opts.seed + 2, env.work_dir / "delivery"
     )

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.common import OffsetWatch, frozen_heap, say, wait_for
 from bench.latency import LOAD_LINGER_MS, MIN_RATE, warm_up
-from bench.preload import leads_for, simulate
+from bench.preload import simulate_events
 from bench.report import percentile
 from bench.worker import launch, output_tail
 from streams.alerts.launch import start_alerts
@@ -109,7 +109,7 @@ async def run_delivery(
     names = TopicNames.of(settings)
     await ensure_topics(settings)
     count = int(rate * duration_s)
-    events = simulate(leads_for(count), seed, lead_prefix=LEAD_PREFIX)[:count]
+    events = simulate_events(count, seed, LEAD_PREFIX)
     receiver = InstantReceiver()
     await receiver.start()
     path = write_config(data_dir, receiver.url)

@@ -12,7 +12,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import OffsetWatch, frozen_heap, say, wait_for
-from bench.preload import leads_for, simulate
+from bench.preload import simulate_events
 from bench.report import kept_up
 from bench.wake_probe import WakeProbe
 from bench.worker import launch, output_tail
@@ -125,7 +125,7 @@ async def warm_up(settings: Settings, names: TopicNames, seed: int, rate: float)
     """
     began = time.monotonic()
     count = int(rate * WARM_UP_S)
-    events = simulate(leads_for(count), seed, lead_prefix="warm-up")[:count]
+    events = simulate_events(count, seed, "warm-up")
     await produce(settings, events, rate, linger_ms=LOAD_LINGER_MS)
     groups = (settings.worker_group, settings.ingest_group)
     async with OffsetWatch(settings) as watch:
@@ -148,7 +148,7 @@ async def run_latency(
     groups = (settings.worker_group, settings.ingest_group)
     await ensure_topics(settings)
     count = int(rate * duration_s)
-    events: list[SimEvent] = simulate(leads_for(count), seed, lead_prefix="lat")[:count]
+    events: list[SimEvent] = simulate_events(count, seed, "lat")
     with frozen_heap(collector_off=True):
         return await _offer(settings, names, events, rate, seed, groups)
 

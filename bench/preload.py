@@ -60,6 +60,15 @@ def simulate(leads: int, seed: int, lead_prefix: str = "sim") -> list[SimEvent]:
     return events
 
 
+def simulate_events(count: int, seed: int, lead_prefix: str) -> list[SimEvent]:
+    """The first `count` events (in event-time order) of the simulator's traffic, of about
+    10 % more leads than `leads_for(count)`, so that there are `count` of them."""
+    events = simulate(leads_for(count) * 11 // 10 + 1, seed, lead_prefix)
+    if len(events) < count:
+        raise ValueError(f"the simulator gave {len(events):,} events, {count:,} wanted")
+    return events[:count]
+
+
 async def send_fast(
     settings: Settings,
     records: Iterable[tuple[str, bytes | None, bytes]],

@@ -1,5 +1,6 @@
-"""The benchmark's baseline loop on a small preloaded stream, and its delivery latency
-measurement on a short load, against the real broker."""
+"""The benchmark's baseline loop on a small preloaded stream, its delivery latency
+measurement on a short load, the very active lead's run and the broker's warm-up,
+against the real broker."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from bench.active_lead import run_active_lead
 from bench.baseline import BaselineTopics, run_baseline
-from bench.common import OffsetWatch, reached, total
+from bench.common import BenchEnv, OffsetWatch, reached, total
 from bench.delivery import run_delivery
 from bench.preload import preload, simulate
+from bench.recovery import offline_states
+from bench.warm import warm_broker
 from streams.core.qualify import ANONYMOUS_PREFIX
 from streams.core.ruleset import load_ruleset
 from streams.settings import Settings
 from streams.tools.expected import reference
+from streams.tools.simulate.active import ACTIVE_LEAD_ID, active_lead
+from streams.worker.codec import encode_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.timeout(60)]
 
@@ -59,3 +65,34 @@ async def test_every_stage_change_of_a_short_load_is_delivered_and_timed(
     assert result.undelivered == 0
     assert len(result.samples_ms) == result.changes
     assert all(ms >= 0 for ms in result.samples_ms)
+
+
+def bench_env(settings: Settings, work_dir: Path) -> BenchEnv:
+    return BenchEnv(
+        settings.kafka_bootstrap_servers, settings.topic_prefix, work_dir, settings.partitions
+    )
+
+
+@pytest.mark.timeout(180)
+async def test_the_very_active_leads_stored_state_is_the_cores(
+    settings: Settings, tmp_path: Path
+) -> None:
+    result = await run_active_lead(bench_env(settings, tmp_path), 400, seed=3)
+    assert result.run.events == 400
+    assert (result.run.cpu_us_per_event or 0) > 0
+    expected = offline_states(active_lead(400, seed=3))[ACTIVE_LEAD_ID]
+    assert result.state_from == "changelog"
+    assert result.state_bytes == len(encode_state(expected))
+    assert result.stage == expected.stage == result.run.final_stages[ACTIVE_LEAD_ID]
+
+
+async def test_warming_the_broker_sends_load_through_its_own_topics(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = bench_env(settings, tmp_path)
+    assert await warm_broker(env, seed=4, events=300) > 0
+    warm = env.settings("warm.")
+    async with OffsetWatch(warm) as watch:
+        inputs = await watch.ends(warm.topic(f"leads.{kind}") for kind in ("website", "email"))
+        assert total(inputs) > 0
+        assert reached(await watch.committed(warm.topic("baseline-warm")), inputs)

@@ -131,7 +131,8 @@ def _opportunity(lead: SimLead) -> None:
         lead.call("connected", rng.randint(300, 1800), "proposal_requested", ("proposal",))
 
 
-def _profile_fields(lead: SimLead, student: bool) -> dict[str, Any]:
+def profile_fields(lead: SimLead, student: bool) -> dict[str, Any]:
+    """A CRM profile of the lead: a student's, or a working professional's."""
     rng = lead.rng
     seniority = "student" if student else SENIORITY(rng)
     fields: dict[str, Any] = {"seniority": seniority}
@@ -190,7 +191,7 @@ def lead_events(
     student = outcome == "student"
     if student:
         lead.tick(60, 3600)
-        lead.profile(lead.t, _profile_fields(lead, student=True))
+        lead.profile(lead.t, profile_fields(lead, student=True))
         lead.tick(5, 60)
 
     _journey(lead, outcome)
@@ -202,10 +203,10 @@ def lead_events(
         span = lead.t - lead.first_t
         lead.profile(
             lead.first_t + rng.randint(MINUTE, max(MINUTE, span // 2) + MINUTE),
-            _profile_fields(lead, student=False),
+            profile_fields(lead, student=False),
         )
         if rng.random() < 0.2:
-            update = _profile_fields(lead, student=False)
+            update = profile_fields(lead, student=False)
             keep: dict[str, Any] = {
                 k: update[k] for k in ("seniority", "job_title", "company_size") if k in update
             }

@@ -18,6 +18,7 @@ from bench.__main__ import (
     SAMPLE_LEADS,
     parse,
 )
+from bench.active_lead import QUICK_ACTIVE_EVENTS
 from bench.common import reached, worker_overrides
 from bench.latency import latencies_ms
 from bench.preload import leads_for
@@ -27,7 +28,6 @@ from bench.report import (
     RESULTS_HEADER,
     Figures,
     append_results,
-    cpu_model,
     median,
     percentile,
     render_table,
@@ -162,7 +162,7 @@ def test_table_is_a_markdown_table_with_one_row_per_figure() -> None:
     lines = render_table(figures()).splitlines()
     rows = [line for line in lines if line.startswith("|")]
     assert rows[:2] == ["| figure | value |", "|---|---|"]
-    assert len(rows) == 11
+    assert len(rows) == 13
     assert all(row.endswith("|") and row.count("|") == 3 for row in rows)
 
 
@@ -180,7 +180,7 @@ def test_table_names_the_comparison_stream_and_the_cpu_per_event() -> None:
     )
     table = render_table(f)
     rows = [line for line in table.splitlines() if line.startswith("|")]
-    assert len(rows) == 13
+    assert len(rows) == 15
     assert "576,000 events over 50,000 leads" in table
     assert "over that whole stream, median of 3 | **15,000**" in table
     assert "115,000 events over 10,000 leads" in table
@@ -251,11 +251,6 @@ def test_worker_overrides_pick_faust_tunables_and_the_store() -> None:
     }
 
 
-def test_cpu_model_from_proc_cpuinfo() -> None:
-    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n"
-    assert cpu_model(text) == "AMD EPYC 7B13"
-
-
 # -- options ---------------------------------------------------------------------------
 
 
@@ -266,6 +261,12 @@ def test_default_and_quick_sizes() -> None:
     assert (quick.events, quick.leads, quick.sample_leads) == (QUICK_EVENTS, None, None)
     assert (quick.recovery_leads, quick.mode) == (QUICK_RECOVERY_LEADS, "quick")
     assert parse(["--events", "5000"]).mode == "custom"
+    assert (full.rate, full.rate_high, full.active_events) == (2000, 5000, 100_000)
+    assert quick.active_events == QUICK_ACTIVE_EVENTS == 10_000
+    assert parse(["--rate-high", "4000"]).mode == "custom"
+    assert parse(["--active-lead-events", "500"]).active_events == 500
+    with pytest.raises(SystemExit):
+        parse(["--active-lead-events", "0"])
     assert parse(["--sample-leads", "0"]).sample_leads is None
 
 
@@ -391,3 +392,70 @@ def test_a_failed_delivery_measurement_is_shown() -> None:
     table = render_table(figures(delivery_ms=[], errors={"delivery": "TimeoutError: deliveries"}))
     assert "2,000 events/s offered | **FAILED**: TimeoutError: deliveries |" in table
     assert to_json(figures(delivery_ms=[]))["delivery_p99_ms"] is None
+
+
+# -- second latency run, CPU per event, the very active lead ------------------------------------
+
+
+HIGH = {
+    "latency_high_rate": 5000.0,
+    "latency_high_events": 100_000,
+    "latency_high_ms": [float(v) for v in range(101, 201)],
+    "latency_high_processed_rate": 4100.0,
+}
+ACTIVE = {
+    "baseline_cpu_us": [60.0, 70.0, 80.0],
+    "leadq_cpu_us": [120.0, None, 140.0],
+    "active_lead_events": 100_000,
+    "active_lead_rate": 900.0,
+    "active_lead_cpu_us": 390.0,
+    "active_lead_state_bytes": 853_001,
+    "active_lead_stage": "sqo",
+}
+
+
+def test_json_has_the_cpu_per_event_the_5k_latency_and_the_active_lead() -> None:
+    data = to_json(figures(**HIGH, **ACTIVE))
+    assert (data["cpu_us_per_event_leadq"], data["cpu_us_per_event_baseline"]) == (130, 70)
+    assert (data["latency_p50_ms_5k"], data["latency_p99_ms_5k"]) == (150, 199)
+    assert data["cpu_us_per_event_active_lead"] == 390
+    assert data["active_lead_cpu_ratio"] == 3.0
+    assert data["active_lead_state_bytes"] == 853_001
+    details = data["details"]
+    assert details["latency_high_worker_kept_up"] is False
+    assert (details["latency_high_offered_per_s"], details["latency_high_samples"]) == (5000, 100)
+    assert (details["active_lead_events"], details["active_lead_final_stage"]) == (100_000, "sqo")
+
+
+def test_json_without_the_new_measurements_has_nulls() -> None:
+    data = to_json(figures())
+    keys = ("latency_p99_ms_5k", "cpu_us_per_event_active_lead", "active_lead_cpu_ratio")
+    assert [data[k] for k in keys] == [None, None, None]
+    assert data["active_lead_state_bytes"] is None
+    assert data["details"]["latency_high_worker_kept_up"] is None
+
+
+def test_table_rows_of_the_5k_latency_and_the_active_lead() -> None:
+    table = render_table(figures(**HIGH, **ACTIVE))
+    assert (
+        "| latency produce -> stage change readable, 5,000 events/s offered | p50 **150 ms**, "
+        "p99 **199 ms**, max 200 ms (n=100; 100,000 events; worker did NOT keep up: 4,100 "
+        "events/s processed) |" in table
+    )
+    assert "2,000 events/s offered | p50 **50 ms**" in table
+    row = next(line for line in table.splitlines() if "one very active lead" in line)
+    assert "100,000 events: **390 µs** of worker CPU per event, **3.00 times**" in row
+    assert "(target ≤ 1.5)" in row
+    assert "**853,001 bytes** encoded, **not under** the bound of 65,536 (stage sqo)" in row
+    small = render_table(figures(**ACTIVE | {"active_lead_state_bytes": 40_000}))
+    assert "**40,000 bytes** encoded, under the bound" in small
+    assert render_table(figures()).count("| not measured |") == 2
+
+
+def test_a_failed_second_latency_run_leaves_the_first_ones_row() -> None:
+    failed = figures(errors={"latency_high": "TimeoutError: latency drain"}, latency_high_rate=5e3)
+    table = render_table(failed)
+    assert "5,000 events/s offered | **FAILED**: TimeoutError: latency drain |" in table
+    assert "2,000 events/s offered | p50 **50 ms**" in table
+    lost = render_table(figures(errors={"active_lead": "TimeoutError: worker"}))
+    assert "leadq over one lead's events | **FAILED**: TimeoutError: worker |" in lost
