@@ -18,6 +18,10 @@ ANONYMOUS_PREFIX = "anon:"
 MAX_HELD = 200
 # A lead remembers at most this many recent event ids for deduplication (besides its hits).
 MAX_SEEN = 1000
+# A lead keeps at most this many hits per signal, the ones recorded last: a signal counts
+# (points, "n times", evidence) at most its last 32 hits. This bounds a very active lead's
+# state and the cost of each of its events; simulated leads have at most 9 per signal.
+MAX_HITS_PER_SIGNAL = 32
 # Positive points are negligible after this many half-lives (2**-30 of their value).
 NEGLIGIBLE_HALF_LIVES = 30
 
@@ -220,7 +224,7 @@ class Qualifier:
             hits = dict(hits)
             for sig_id in matched:
                 hit = Hit(event.event_id, at_ms, self.rules.signals[sig_id].points)
-                hits[sig_id] = (*hits.get(sig_id, ()), hit)
+                hits[sig_id] = (*hits.get(sig_id, ()), hit)[-MAX_HITS_PER_SIGNAL:]
         profile, profile_at = state.profile, state.profile_at_ms
         facts = dict(event.properties) if event.type == "profile" else {}
         email = event.properties.get("email") if event.type == "identify" else None
