@@ -1,7 +1,7 @@
 """The baseline: a plain aiokafka loop doing leadq's work with the same durability.
 
-Per poll batch it decodes every input record (`schemas.decode.decode` +
-`streams.worker.codec.to_lead_event`), applies `streams.core.qualify.Qualifier` to the lead's state
+Per poll batch it decodes every input record (`streams.worker.codec.read_lead_event`, as
+the worker's ingest does), applies `streams.core.qualify.Qualifier` to the lead's state
 held in a dict, produces the stage changes and waits for their acks, then writes every
 changed state (one changelog record per event that changed its lead, as leadq's table does)
 to a compacted changelog topic and waits for those acks, and only then commits the input
@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import create_topics, frozen_heap, say
 from bench.preload import Preload
-from schemas.decode import Rejection, TopicKind, decode
+from schemas.decode import Rejection, TopicKind
 from streams.core.qualify import Qualifier
 from streams.core.ruleset import load_ruleset
 from streams.core.state import LeadState
@@ -33,7 +33,7 @@ from streams.worker.codec import (
     encode_stage_change,
     encode_state,
     partition_key,
-    to_lead_event,
+    read_lead_event,
 )
 from streams.worker.kafka_clients import kafka_client_kwargs
 
@@ -103,14 +103,14 @@ class Baseline:
         process = self.qualifier.process
         for record in records:
             kind: TopicKind = self.kind_of[record.topic]  # type: ignore[assignment]
-            decoded = decode(kind, record.value)
-            if isinstance(decoded, Rejection):
-                rejects.append(dead_letter_of(record, decoded))
+            read = read_lead_event(kind, record.value)
+            if isinstance(read, Rejection):
+                rejects.append(dead_letter_of(record, read))
                 continue
             # An event, then what it hands over to other keys (a visitor's history to its
             # lead): leadq sends those through its re-key topic, here they are processed
             # in the same loop.
-            pending = [(partition_key(event), event) for event in [to_lead_event(decoded)]]
+            pending = [(partition_key(read), read)]
             while pending:
                 key, event = pending.pop(0)
                 state = states.get(key) or LeadState(key=key)

@@ -11,7 +11,7 @@ import orjson
 
 from schemas.decode import TOPIC_KINDS, TOPIC_OF_TYPE, Rejection, TopicKind, decode
 from streams.core.events import LeadEvent
-from streams.worker.codec import to_lead_event
+from streams.worker.codec import read_lead_event
 
 MAX_EXAMPLES: Final = 5
 PROGRESS_EVERY_LINES: Final = 20_000
@@ -76,10 +76,7 @@ def parse_line(raw: bytes) -> LeadEvent | Rejection:
     kind = topic_kind(value)
     if isinstance(kind, Rejection):
         return kind
-    decoded = decode(kind, raw)
-    if isinstance(decoded, Rejection):
-        return decoded
-    return to_lead_event(decoded)
+    return read_lead_event(kind, raw)
 
 
 def read_history(path: Path, on_bytes: Callable[[int], None] | None = None) -> LoadedHistory:

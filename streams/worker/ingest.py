@@ -15,11 +15,11 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 from mode import Service
 
-from schemas.decode import Rejection, TopicKind, decode
+from schemas.decode import Rejection, TopicKind
 from streams.core.events import EventOrigin, LeadEvent
 from streams.settings import Settings
 from streams.worker.batching import REKEY_BATCH, RekeyBuffer
-from streams.worker.codec import dead_letter_of, encode_lead_event, partition_key, to_lead_event
+from streams.worker.codec import dead_letter_of, encode_lead_event, partition_key, read_lead_event
 from streams.worker.failstop import retry_or_stop
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.metrics import WorkerMetrics
@@ -70,11 +70,10 @@ def judge(
     """What the ingest stage makes of one input value: the event it re-keys, or why the
     value is dead-lettered (it breaks the contract, cannot be carried on, or occurred after
     not_after_ms: the wall clock plus the tolerated clock skew, when given)."""
-    decoded = decode(kind, value)
-    if isinstance(decoded, Rejection):
-        return decoded
     try:
-        event = to_lead_event(decoded, origin)
+        event = read_lead_event(kind, value, origin)
+        if isinstance(event, Rejection):
+            return event
         encoded = encode_lead_event(event)
     except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
         return Rejection("invalid_value", f"the event cannot be encoded: {exc}")
