@@ -266,14 +266,19 @@ async def produce_paced(settings: Settings, work: Workload, rate: float) -> None
 
 
 async def chaos_kills(
-    supervisor: Supervisor, kills: int, rng: random.Random, feeding: asyncio.Task[int]
+    supervisor: Supervisor,
+    kills: int,
+    rng: random.Random,
+    feeding: asyncio.Task[int],
+    wipe_every: int = 3,
 ) -> int:
-    """Kill -9 the worker at random moments and restart it; every third restart from scratch."""
+    """Kill -9 the worker at random moments and restart it; every `wipe_every`-th restart
+    from scratch (its local state deleted)."""
     done = 0
     for i in range(kills):
         # The fault schedule: a random moment, not a wait for some condition.
         await asyncio.sleep(rng.uniform(0.3, 2.5))
-        await supervisor.kill(wipe_state=i % 3 == 2)
+        await supervisor.kill(wipe_state=i % wipe_every == wipe_every - 1)
         await supervisor.start()
         done += 1
         if feeding.done() and i >= kills - 1:

@@ -44,7 +44,7 @@ RATE = 1000.0 if FULL else 500.0
 OUTAGES = 5 if FULL else 2
 DOWN_S = 3.0 if FULL else 1.5
 GONE_AFTER = 300 if FULL else 40
-KILLS = 10 if FULL else 3
+KILLS = 10 if FULL else 2
 KILL_EVENTS = 20_000 if FULL else 2_000
 # A restart after kill -9 joins the group once the dead member's session (10 s) is over.
 KILL_CYCLE_S = 12.0
