@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, ClassVar, TypeGuard
 
 from streams.core.events import Reason
 from streams.core.ruleset import (
@@ -93,30 +93,34 @@ class View:
 
     def holds(self, cond: Condition | ProfileCondition) -> Met | None:
         """Why the condition holds, or None if it does not."""
-        if isinstance(cond, SignalCondition):
-            return self._signal(cond)
-        if isinstance(cond, ScoreCondition):
-            return self._score(cond)
-        if isinstance(cond, ProfileCondition):
-            return self._profile(cond)
-        if isinstance(cond, AllCondition):
-            parts = [self.holds(c) for c in cond.all]
-            if any(p is None for p in parts):
+        judge = self._JUDGES.get(type(cond))
+        if judge is None:
+            raise TypeError(f"unknown condition {cond!r}")
+        return judge(self, cond)
+
+    def _all(self, cond: AllCondition) -> Met | None:
+        parts: list[Met] = []
+        for part in cond.all:
+            met = self.holds(part)
+            if met is None:  # the rest cannot change the outcome
                 return None
-            return _combine(p for p in parts if p is not None)
-        if isinstance(cond, AnyCondition):
-            parts = [self.holds(c) for c in cond.any]
-            met = [p for p in parts if p is not None]
-            return _combine(met) if met else None
-        if isinstance(cond, NotCondition):
-            if self.holds(cond.not_) is not None:
-                return None
-            text = cond.description or f"Not: {condition_name(cond.not_)}"
-            return Met((Reason(f"not.{condition_name(cond.not_)}", text),))
-        raise TypeError(f"unknown condition {cond!r}")
+            parts.append(met)
+        return _combine(parts)
+
+    def _any(self, cond: AnyCondition) -> Met | None:
+        met = [p for p in map(self.holds, cond.any) if p is not None]
+        return _combine(met) if met else None
+
+    def _not(self, cond: NotCondition) -> Met | None:
+        if self.holds(cond.not_) is not None:
+            return None
+        text = cond.description or f"Not: {condition_name(cond.not_)}"
+        return Met((Reason(f"not.{condition_name(cond.not_)}", text),))
 
     def _signal(self, cond: SignalCondition) -> Met | None:
-        hits = self.hits.get(cond.signal, ())
+        hits = self.hits.get(cond.signal)
+        if not hits:  # min_count is at least 1
+            return None
         if cond.within is not None:
             end = self.at_ms if self.at_ms is not None else max((h.at_ms for h in hits), default=0)
             hits = tuple(h for h in hits if end - cond.within < h.at_ms <= end)
@@ -165,6 +169,17 @@ class View:
             return None
         text = cond.description or f"{cond.profile.replace('_', ' ')} is {value}"
         return Met((Reason(f"profile.{cond.profile}", text),))
+
+    # How holds() judges each kind of condition, by exact type (cheaper than a chain of
+    # isinstance checks on pydantic models).
+    _JUDGES: ClassVar[dict[type, Callable[[View, Any], Met | None]]] = {
+        SignalCondition: _signal,
+        ScoreCondition: _score,
+        ProfileCondition: _profile,
+        AllCondition: _all,
+        AnyCondition: _any,
+        NotCondition: _not,
+    }
 
 
 def condition_name(cond: Condition) -> str:
