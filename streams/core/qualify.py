@@ -235,8 +235,7 @@ class Qualifier:
         clock = state.clock_ms
         if event.type != "profile":
             clock = at_ms if clock is None else max(clock, at_ms)
-        return replace(
-            state,
+        return state.recorded(
             seen={**state.seen, event.event_id: at_ms},
             hits=hits,
             profile=profile,
@@ -246,13 +245,22 @@ class Qualifier:
 
     def _prune(self, state: LeadState) -> LeadState:
         """Drop what can no longer count: hits before the current epoch or outside every
-        window (plus lateness), and old event ids."""
+        window (plus lateness), and old event ids (the same state when nothing is dropped)."""
+        seen = self._recent(state.seen, state.clock_ms)
+        hits = self._current_hits(state)
+        if seen is state.seen and hits is state.hits:
+            return state
+        return replace(state, hits=hits, seen=seen)
+
+    def _current_hits(self, state: LeadState) -> dict[str, tuple[Hit, ...]]:
+        """The hits that can still count: since the current epoch and within some window
+        (plus lateness) of the lead's clock; state.hits itself when all of them can."""
         clock = state.clock_ms
         epoch = state.epoch_start_ms
-        seen = self._recent(state.seen, clock)
         if epoch is None and not self._prunable:
-            return state if seen is state.seen else replace(state, seen=seen)
+            return state.hits
         hits: dict[str, tuple[Hit, ...]] = {}
+        dropped = False
         for sig_id, sig_hits in state.hits.items():
             keep = self._keep_ms.get(sig_id)
             oldest = max(
@@ -260,16 +268,17 @@ class Qualifier:
                 clock - keep if keep is not None and clock is not None else -(2**62),
             )
             kept = tuple(h for h in sig_hits if h.at_ms >= oldest)
+            dropped = dropped or not kept or len(kept) < len(sig_hits)
             if kept:
                 hits[sig_id] = kept
-        return replace(state, hits=hits, seen=seen)
+        return hits if dropped else state.hits
 
     def _recent(self, seen: dict[str, int], clock: int | None) -> dict[str, int]:
         """The event ids worth remembering: those within the allowed lateness, at most
         MAX_SEEN (older duplicates are too late anyway, or hits, which are checked too)."""
         if clock is not None:
             horizon = clock - self.lateness_ms
-            if any(at < horizon for at in seen.values()):
+            if seen and min(seen.values()) < horizon:
                 seen = {eid: at for eid, at in seen.items() if at >= horizon}
         if len(seen) > MAX_SEEN:
             seen = dict(sorted(seen.items(), key=lambda item: item[1])[-MAX_SEEN:])
@@ -408,4 +417,8 @@ class Qualifier:
 def _already_seen(state: LeadState, event_id: str) -> bool:
     if event_id in state.seen:
         return True
-    return any(h.event_id == event_id for hs in state.hits.values() for h in hs)
+    for hits in state.hits.values():
+        for hit in hits:
+            if hit.event_id == event_id:
+                return True
+    return False
