@@ -22,6 +22,9 @@ from streams.core.ruleset import (
 )
 from streams.core.state import Hit, LeadState
 
+# A signal's match as the qualifier keeps it: its property tests, by property name.
+PropertyTests = tuple[tuple[str, PropertyTest], ...]
+
 
 @dataclass(frozen=True, slots=True)
 class Met:
@@ -199,7 +202,12 @@ def condition_name(cond: Condition) -> str:
 
 def matches(match: Match, properties: Mapping[str, Any]) -> bool:
     """Whether an event's properties pass every property test of a signal's match."""
-    return all(_test(test, properties.get(name)) for name, test in match.tests.items())
+    return passes(tuple(match.tests.items()), properties)
+
+
+def passes(tests: PropertyTests, properties: Mapping[str, Any]) -> bool:
+    """Whether an event's properties pass every (property name, test) of a match."""
+    return all(_test(test, properties.get(name)) for name, test in tests)
 
 
 def _in_list(value: Any, names: list[str]) -> bool:

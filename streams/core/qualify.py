@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from streams.core.decay import demotion_ms
-from streams.core.evaluate import Met, View, matches, unique_reasons
+from streams.core.evaluate import Met, PropertyTests, View, passes, unique_reasons
 from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
-from streams.core.ruleset import Match, Ruleset, SignalCondition
+from streams.core.ruleset import Ruleset, SignalCondition
 from streams.core.sla import SlaEvent
 from streams.core.sla_state import next_sla_ms, on_changes, on_event, on_tick
 from streams.core.state import Hit, LeadState
@@ -63,10 +63,12 @@ class Qualifier:
         self.lateness_ms = rules.allowed_lateness
         self.half_life_ms = rules.engagement.half_life
         self.time_dependent = rules.time_dependent
-        self._by_type: dict[str, list[tuple[str, Match]]] = {}
+        # By event type: the signals that match it, each with one match's property tests.
+        self._by_type: dict[str, list[tuple[str, PropertyTests]]] = {}
         for sig_id, signal in rules.signals.items():
             for match in signal.match:
-                self._by_type.setdefault(match.type, []).append((sig_id, match))
+                tests = tuple(match.tests.items())
+                self._by_type.setdefault(match.type, []).append((sig_id, tests))
         # How long each signal's hits matter after the lead's clock: None = always.
         windows: dict[str, list[int | None]] = {}
         for cond in rules.conditions():
@@ -195,8 +197,8 @@ class Qualifier:
     def signals_of(self, event: LeadEvent) -> list[str]:
         """The ids of the signals an event matches."""
         found: list[str] = []
-        for sig_id, match in self._by_type.get(event.type, ()):
-            if sig_id not in found and matches(match, event.properties):
+        for sig_id, tests in self._by_type.get(event.type, ()):
+            if sig_id not in found and passes(tests, event.properties):
                 found.append(sig_id)
         return found
 
