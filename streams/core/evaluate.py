@@ -200,6 +200,28 @@ def condition_name(cond: Condition) -> str:
     return f"not.{condition_name(cond.not_)}"
 
 
+def required_signals(cond: Condition | ProfileCondition) -> frozenset[str] | None:
+    """Signals of which a lead needs a hit for the condition to hold (without one it holds
+    at no moment), or None when it may hold without any hit (a score, profile or not)."""
+    if isinstance(cond, SignalCondition):  # min_count is at least 1
+        return frozenset((cond.signal,))
+    if isinstance(cond, AllCondition):  # every part must hold: any part's need will do
+        for part in cond.all:
+            need = required_signals(part)
+            if need is not None:
+                return need
+        return None
+    if isinstance(cond, AnyCondition):  # some part must hold: one of the parts' needs
+        union: set[str] = set()
+        for part in cond.any:
+            need = required_signals(part)
+            if need is None:
+                return None
+            union |= need
+        return frozenset(union)
+    return None
+
+
 def matches(match: Match, properties: Mapping[str, Any]) -> bool:
     """Whether an event's properties pass every property test of a signal's match."""
     return passes(tuple(match.tests.items()), properties)

@@ -6,9 +6,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from streams.core.decay import demotion_ms
-from streams.core.evaluate import Met, PropertyTests, View, passes, unique_reasons
+from streams.core.evaluate import (
+    Met,
+    PropertyTests,
+    View,
+    passes,
+    required_signals,
+    unique_reasons,
+)
 from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
-from streams.core.ruleset import Ruleset, SignalCondition
+from streams.core.ruleset import Condition, Disqualifier, Ruleset, SignalCondition
 from streams.core.sla import SlaEvent
 from streams.core.sla_state import next_sla_ms, on_changes, on_event, on_tick
 from streams.core.state import Hit, LeadState
@@ -88,6 +95,15 @@ class Qualifier:
                         keep = max(keep, NEGLIGIBLE_HALF_LIVES * self.half_life_ms)
             self._keep_ms[sig_id] = None if keep is None else keep + self.lateness_ms
         self._prunable = any(keep is not None for keep in self._keep_ms.values())
+        # The disqualifiers and stage criteria, each with the signals it needs a hit of to
+        # hold (None: it may hold without hits), so that most are not judged at all.
+        self._disqualifiers: list[tuple[Disqualifier, frozenset[str] | None]] = [
+            (rule, required_signals(rule.when)) for rule in rules.disqualify
+        ]
+        self._criteria: dict[str, tuple[Condition, frozenset[str] | None]] = {
+            stage: (rule.criteria, required_signals(rule.criteria))
+            for stage, rule in rules.stages.items()
+        }
 
     # -- the core functions -----------------------------------------------------------
 
@@ -336,38 +352,48 @@ class Qualifier:
         self, state: LeadState, event: LeadEvent
     ) -> tuple[LeadState, StageChanged] | None:
         views = self._views(state)
-        if state.stage != "disqualified":
-            for rule in self.rules.disqualify:
-                for view in views:
-                    met = view.holds(rule.when)
-                    if met is not None:
-                        reasons = (
-                            Reason(f"disqualify.{rule.reason}", rule.description),
-                            *met.reasons,
-                        )
-                        return self._change(
-                            state,
-                            event,
-                            "disqualified",
-                            Met(reasons, met.evidence),
-                            view,
-                            rule.reason,
-                        )
+        if state.stage != "disqualified" and (found := self._disqualifier(state, views)):
+            rule, met, view = found
+            reasons = (Reason(f"disqualify.{rule.reason}", rule.description), *met.reasons)
+            return self._change(
+                state, event, "disqualified", Met(reasons, met.evidence), view, rule.reason
+            )
         can_qualify = state.stage == "lead" or (
             state.stage == "disqualified"
             and self.rules.requalify
-            and not any(views[0].holds(rule.when) for rule in self.rules.disqualify)
+            and self._disqualifier(state, views[:1]) is None
         )
-        if can_qualify:
+        if can_qualify and (entered := self._criteria_met(state, views, "sql")):
+            return self._change(state, event, "sql", *entered)
+        if state.stage == "sql" and (entered := self._criteria_met(state, views, "sqo")):
+            return self._change(state, event, "sqo", *entered)
+        return None
+
+    def _disqualifier(
+        self, state: LeadState, views: list[View]
+    ) -> tuple[Disqualifier, Met, View] | None:
+        """The first disqualifier that holds at some moment, why, and the latest such
+        moment."""
+        for rule, needs in self._disqualifiers:
+            if not _may_hold(state, needs):
+                continue
             for view in views:
-                met = view.holds(self.rules.stages["sql"].criteria)
+                met = view.holds(rule.when)
                 if met is not None:
-                    return self._change(state, event, "sql", met, view)
-        if state.stage == "sql":
-            for view in views:
-                met = view.holds(self.rules.stages["sqo"].criteria)
-                if met is not None:
-                    return self._change(state, event, "sqo", met, view)
+                    return rule, met, view
+        return None
+
+    def _criteria_met(
+        self, state: LeadState, views: list[View], stage: Stage
+    ) -> tuple[Met, View] | None:
+        """Why the lead meets a stage's criteria at the latest moment it does, if any."""
+        criteria, needs = self._criteria[stage]
+        if not _may_hold(state, needs):
+            return None
+        for view in views:
+            met = view.holds(criteria)
+            if met is not None:
+                return met, view
         return None
 
     def _change(
@@ -414,6 +440,11 @@ class Qualifier:
         if at_ms is None and self.time_dependent:
             at_ms = state.clock_ms
         return View(self.rules, state, at_ms).scores()
+
+
+def _may_hold(state: LeadState, needs: frozenset[str] | None) -> bool:
+    """Whether a condition that needs a hit of one of `needs` (None: of nothing) may hold."""
+    return needs is None or any(state.hits.get(sig_id) for sig_id in needs)
 
 
 def _already_seen(state: LeadState, event_id: str) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from streams.core.evaluate import Met, View, matches
-from streams.core.ruleset import Match, NotCondition, SignalCondition
+from pydantic import TypeAdapter
+
+from streams.core.evaluate import Met, View, matches, required_signals
+from streams.core.ruleset import AnyCondition, Condition, Match, NotCondition, SignalCondition
 from streams.core.state import Hit, LeadState
 from tests.support.timed_rules import DAY_MS, HOUR_MS, timed
 
@@ -68,3 +70,32 @@ def test_a_not_condition_holds_with_a_reason_naming_what_does_not() -> None:
     assert [r.rule for r in met.reasons] == ["not.demo"]
     assert met.evidence == ()
     assert View(RULES, state(("demo", "d1", 0, 30)), None).holds(cond) is None
+
+
+def test_required_signals_are_those_without_a_hit_of_which_a_condition_cannot_hold() -> None:
+    def need(data: dict[str, object]) -> frozenset[str] | None:
+        return required_signals(TypeAdapter(Condition).validate_python(data))
+
+    assert need({"signal": "demo"}) == frozenset({"demo"})
+    assert need({"any": [{"signal": "demo"}, {"signal": "webinar"}]}) == frozenset(
+        {"demo", "webinar"}
+    )
+    assert need({"all": [{"score": "fit", "gte": 1}, {"signal": "demo"}]}) == frozenset({"demo"})
+    # Each of these may hold for a lead without hits.
+    assert need({"any": [{"signal": "demo"}, {"score": "engagement", "lte": 5}]}) is None
+    assert need({"not": {"signal": "demo"}}) is None
+    assert need({"profile": "seniority", "equals": "vp"}) is None
+
+
+def test_a_condition_holds_for_no_lead_without_a_hit_of_its_required_signals() -> None:
+    cond = AnyCondition.model_validate(
+        {
+            "any": [
+                {"signal": "demo"},
+                {"all": [{"signal": "webinar"}, {"not": {"signal": "no_budget"}}]},
+            ]
+        }
+    )
+    assert required_signals(cond) == frozenset({"demo", "webinar"})
+    assert View(RULES, state(("pricing_view", "p1", 0, 5)), None).holds(cond) is None
+    assert View(RULES, state(("webinar", "w1", 0, 25)), None).holds(cond) is not None
