@@ -38,6 +38,8 @@ class View:
     """A lead's hits as the rules see them at one moment of event time (`at_ms`, or None for
     everything known), since the last disqualification or demotion if there was one."""
 
+    __slots__ = ("at_ms", "half_life_ms", "hits", "profile", "rules")
+
     def __init__(self, rules: Ruleset, state: LeadState, at_ms: int | None) -> None:
         self.rules = rules
         self.half_life_ms = rules.engagement.half_life
@@ -53,11 +55,16 @@ class View:
                 s: tuple(h for h in hs if low <= h.at_ms <= high) for s, hs in state.hits.items()
             }
 
-    def _points(self, hit: Hit) -> float:
-        """A hit's points now: positive points halve every half-life; penalties stay."""
-        if self.half_life_ms is None or self.at_ms is None or hit.points <= 0:
-            return hit.points
-        return float(hit.points * 0.5 ** ((self.at_ms - hit.at_ms) / self.half_life_ms))
+    def _points(self, hits: tuple[Hit, ...]) -> float:
+        """The points of a signal's hits now: positive points halve every half-life;
+        penalties stay."""
+        half_life, at_ms = self.half_life_ms, self.at_ms
+        if half_life is None or at_ms is None:
+            return sum(h.points for h in hits)
+        return sum(
+            h.points * 0.5 ** ((at_ms - h.at_ms) / half_life) if h.points > 0 else h.points
+            for h in hits
+        )
 
     def engagement(self) -> tuple[float, tuple[Hit, ...]]:
         """The engagement score (decayed, capped) and the positive hits it rests on."""
@@ -67,7 +74,7 @@ class View:
             signal = self.rules.signals.get(sig_id)
             if signal is None:  # a signal the ruleset no longer has: its hits count for nothing
                 continue
-            points = sum(self._points(h) for h in hits)
+            points = self._points(hits)
             if signal.max_points is not None:
                 points = min(points, signal.max_points)
             total += points

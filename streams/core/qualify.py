@@ -444,7 +444,7 @@ class Qualifier:
 
 def _may_hold(state: LeadState, needs: frozenset[str] | None) -> bool:
     """Whether a condition that needs a hit of one of `needs` (None: of nothing) may hold."""
-    return needs is None or any(state.hits.get(sig_id) for sig_id in needs)
+    return needs is None or not needs.isdisjoint(state.hits)
 
 
 def _already_seen(state: LeadState, event_id: str) -> bool:
