@@ -144,8 +144,8 @@ class Qualifier:
 
     def advance(self, state: LeadState, now_ms: int) -> tuple[LeadState, list[StageChanged]]:
         """Apply every time-driven change (demotion on decay) due by event time now_ms."""
-        due = demotion_ms(self.rules, state)
-        if due is None or due + self.lateness_ms > now_ms or self.rules.demotion is None:
+        due = demotion_ms(self.rules, state, until_ms=now_ms - self.lateness_ms)
+        if due is None or self.rules.demotion is None:
             return state, []
         demotion = self.rules.demotion
         view = View(self.rules, state, due)
