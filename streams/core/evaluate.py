@@ -192,6 +192,34 @@ class View:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A condition as the stage machine judges it, with what is known of it up front: the
+    signals it needs a hit of to hold (None: it may hold without any) and whether it reads
+    only the profile (then it holds at every moment or at none)."""
+
+    cond: Condition
+    needs: frozenset[str] | None
+    profile_only: bool
+
+    @classmethod
+    def of(cls, cond: Condition) -> Judged:
+        """The condition with what its structure tells."""
+        return cls(cond, required_signals(cond), profile_only(cond))
+
+    def latest(self, state: LeadState, views: Sequence[View]) -> tuple[Met, View] | None:
+        """Why the condition holds at the first of the views (latest first) where it does,
+        and that view; None when it holds at none (a lead without a hit of any needed
+        signal is not judged at all)."""
+        if self.needs is not None and self.needs.isdisjoint(state.hits):
+            return None
+        for view in views[:1] if self.profile_only else views:
+            met = view.holds(self.cond)
+            if met is not None:
+                return met, view
+        return None
+
+
 def condition_name(cond: Condition) -> str:
     """A short stable name of a condition, for reasons about conditions that do not hold."""
     if isinstance(cond, SignalCondition):
@@ -229,6 +257,20 @@ def required_signals(cond: Condition | ProfileCondition) -> frozenset[str] | Non
     return None
 
 
+def profile_only(cond: Condition | ProfileCondition) -> bool:
+    """Whether a condition reads only the lead's profile: it holds at every moment of event
+    time or at none."""
+    if isinstance(cond, ProfileCondition):
+        return True
+    if isinstance(cond, AllCondition):
+        return all(profile_only(part) for part in cond.all)
+    if isinstance(cond, AnyCondition):
+        return all(profile_only(part) for part in cond.any)
+    if isinstance(cond, NotCondition):
+        return profile_only(cond.not_)
+    return False
+
+
 def matches(match: Match, properties: Mapping[str, Any]) -> bool:
     """Whether an event's properties pass every property test of a signal's match."""
     return passes(tuple(match.tests.items()), properties)
@@ -245,7 +287,7 @@ def _in_list(value: Any, names: list[str]) -> bool:
     if not isinstance(value, str):
         return False
     text = value.lower()
-    return any(text == n.lower() or text.endswith("." + n.lower()) for n in names)
+    return any(text == name or text.endswith("." + name) for name in map(str.lower, names))
 
 
 def duration_text(ms: int) -> str:

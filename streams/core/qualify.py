@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from streams.core.decay import demotion_ms
-from streams.core.evaluate import (
-    Met,
-    PropertyTests,
-    View,
-    passes,
-    required_signals,
-    unique_reasons,
-)
+from streams.core.evaluate import Judged, Met, PropertyTests, View, passes, unique_reasons
 from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
-from streams.core.ruleset import Condition, Disqualifier, Ruleset, SignalCondition
+from streams.core.ruleset import Disqualifier, Ruleset, SignalCondition
 from streams.core.sla import SlaEvent
 from streams.core.sla_state import next_sla_ms, on_changes, on_event, on_tick
 from streams.core.state import Hit, LeadState
@@ -95,15 +89,9 @@ class Qualifier:
                         keep = max(keep, NEGLIGIBLE_HALF_LIVES * self.half_life_ms)
             self._keep_ms[sig_id] = None if keep is None else keep + self.lateness_ms
         self._prunable = any(keep is not None for keep in self._keep_ms.values())
-        # The disqualifiers and stage criteria, each with the signals it needs a hit of to
-        # hold (None: it may hold without hits), so that most are not judged at all.
-        self._disqualifiers: list[tuple[Disqualifier, frozenset[str] | None]] = [
-            (rule, required_signals(rule.when)) for rule in rules.disqualify
-        ]
-        self._criteria: dict[str, tuple[Condition, frozenset[str] | None]] = {
-            stage: (rule.criteria, required_signals(rule.criteria))
-            for stage, rule in rules.stages.items()
-        }
+        # The disqualifiers and stage criteria with what their structure tells up front.
+        self._disqualifiers = [(rule, Judged.of(rule.when)) for rule in rules.disqualify]
+        self._criteria = {stage: Judged.of(rule.criteria) for stage, rule in rules.stages.items()}
 
     # -- the core functions -----------------------------------------------------------
 
@@ -374,27 +362,16 @@ class Qualifier:
     ) -> tuple[Disqualifier, Met, View] | None:
         """The first disqualifier that holds at some moment, why, and the latest such
         moment."""
-        for rule, needs in self._disqualifiers:
-            if not _may_hold(state, needs):
-                continue
-            for view in views:
-                met = view.holds(rule.when)
-                if met is not None:
-                    return rule, met, view
+        for rule, judged in self._disqualifiers:
+            if found := judged.latest(state, views):
+                return rule, *found
         return None
 
     def _criteria_met(
-        self, state: LeadState, views: list[View], stage: Stage
+        self, state: LeadState, views: list[View], stage: Literal["sql", "sqo"]
     ) -> tuple[Met, View] | None:
         """Why the lead meets a stage's criteria at the latest moment it does, if any."""
-        criteria, needs = self._criteria[stage]
-        if not _may_hold(state, needs):
-            return None
-        for view in views:
-            met = view.holds(criteria)
-            if met is not None:
-                return met, view
-        return None
+        return self._criteria[stage].latest(state, views)
 
     def _change(
         self,
@@ -440,11 +417,6 @@ class Qualifier:
         if at_ms is None and self.time_dependent:
             at_ms = state.clock_ms
         return View(self.rules, state, at_ms).scores()
-
-
-def _may_hold(state: LeadState, needs: frozenset[str] | None) -> bool:
-    """Whether a condition that needs a hit of one of `needs` (None: of nothing) may hold."""
-    return needs is None or not needs.isdisjoint(state.hits)
 
 
 def _already_seen(state: LeadState, event_id: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
-from streams.core.evaluate import Met, View, matches, required_signals
+from streams.core.evaluate import Judged, Met, View, matches, profile_only, required_signals
 from streams.core.ruleset import AnyCondition, Condition, Match, NotCondition, SignalCondition
 from streams.core.state import Hit, LeadState
 from tests.support.timed_rules import DAY_MS, HOUR_MS, timed
@@ -99,3 +99,26 @@ def test_a_condition_holds_for_no_lead_without_a_hit_of_its_required_signals() -
     assert required_signals(cond) == frozenset({"demo", "webinar"})
     assert View(RULES, state(("pricing_view", "p1", 0, 5)), None).holds(cond) is None
     assert View(RULES, state(("webinar", "w1", 0, 25)), None).holds(cond) is not None
+
+
+def test_a_condition_is_profile_only_when_nothing_in_it_reads_hits_or_scores() -> None:
+    def only(data: dict[str, object]) -> bool:
+        return profile_only(TypeAdapter(Condition).validate_python(data))
+
+    seniority: dict[str, object] = {"profile": "seniority", "equals": "vp"}
+    assert only(seniority)
+    assert only({"not": {"any": [seniority, {"all": [seniority]}]}})
+    assert not only({"all": [seniority, {"signal": "demo"}]})
+    assert not only({"any": [seniority, {"score": "fit", "gte": 1}]})
+
+
+def test_judged_finds_the_latest_moment_a_condition_holds() -> None:
+    lead = state(("pricing_view", "p1", 0, 5), ("pricing_view", "p2", HOUR_MS, 5))
+    twice = SignalCondition(signal="pricing_view", min_count=2, within=DAY_MS)
+    views = [View(RULES, lead, t) for t in (3 * DAY_MS, 2 * HOUR_MS, HOUR_MS, 0)]
+    found = Judged.of(twice).latest(lead, views)
+    assert found is not None
+    met, view = found
+    assert view.at_ms == 2 * HOUR_MS
+    assert [h.event_id for h in met.evidence] == ["p1", "p2"]
+    assert Judged.of(SignalCondition(signal="demo")).latest(lead, views) is None
