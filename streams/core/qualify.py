@@ -241,8 +241,10 @@ class Qualifier:
         clock = state.clock_ms
         if event.type != "profile":
             clock = at_ms if clock is None else max(clock, at_ms)
+        # Old event ids go here already, not only in _prune (nothing in between reads them
+        # and the clock stays): the event then makes one new state, not two.
         return state.recorded(
-            seen={**state.seen, event.event_id: at_ms},
+            seen=self._recent({**state.seen, event.event_id: at_ms}, clock),
             hits=hits,
             profile=profile,
             profile_at_ms=profile_at,
