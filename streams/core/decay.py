@@ -23,7 +23,7 @@ def demotion_ms(rules: Ruleset, state: LeadState, until_ms: int | None = None) -
     below = demotion.below
 
     def score(at_ms: int) -> float:
-        return View(rules, state, at_ms).engagement()[0]
+        return View(rules, state, at_ms).engagement_score()
 
     moments = sorted(
         {entered} | {h.at_ms for hs in state.hits.values() for h in hs if h.at_ms > entered}

@@ -68,8 +68,11 @@ class View:
 
     def engagement(self) -> tuple[float, tuple[Hit, ...]]:
         """The engagement score (decayed, capped) and the positive hits it rests on."""
+        return self.engagement_score(), self._positive_hits()
+
+    def engagement_score(self) -> float:
+        """The engagement score: each signal's decayed points (up to its max_points), capped."""
         total = 0.0
-        evidence: list[Hit] = []
         for sig_id, hits in self.hits.items():
             signal = self.rules.signals.get(sig_id)
             if signal is None:  # a signal the ruleset no longer has: its hits count for nothing
@@ -78,8 +81,19 @@ class View:
             if signal.max_points is not None:
                 points = min(points, signal.max_points)
             total += points
-            evidence.extend(h for h in hits if h.points > 0)
-        return self._capped("engagement", round(total, 6)), tuple(evidence)
+        return self._capped("engagement", round(total, 6))
+
+    def _positive_hits(self) -> tuple[Hit, ...]:
+        """The hits the engagement score rests on: those with positive points, of the
+        ruleset's signals."""
+        signals = self.rules.signals
+        return tuple(
+            h
+            for sig_id, hits in self.hits.items()
+            if sig_id in signals
+            for h in hits
+            if h.points > 0
+        )
 
     def _capped(self, score: str, value: float) -> float:
         for cap in self.rules.cap:
@@ -99,7 +113,7 @@ class View:
 
     def scores(self) -> dict[str, float]:
         """Both scores, as a stage change reports them."""
-        return {"engagement": self.engagement()[0], "fit": self.fit()[0]}
+        return {"engagement": self.engagement_score(), "fit": self.fit()[0]}
 
     def holds(self, cond: Condition | ProfileCondition) -> Met | None:
         """Why the condition holds, or None if it does not."""
@@ -149,14 +163,15 @@ class View:
         return Met((Reason(cond.signal, text, points or None),), hits)
 
     def _score(self, cond: ScoreCondition) -> Met | None:
-        if cond.score == "engagement":
-            value, evidence = self.engagement()
-            extra: tuple[Reason, ...] = ()
+        engagement = cond.score == "engagement"
+        extra: tuple[Reason, ...] = ()
+        if engagement:
+            value = self.engagement_score()
         else:
             value, extra = self.fit()
-            evidence = ()
         if not cond.holds(value):
             return None
+        evidence = self._positive_hits() if engagement else ()
         bound = _bound_text(cond)
         text = cond.description or f"{cond.score.capitalize()} score {value:g} {bound}"
         return Met((Reason(f"{cond.score}_score", text, value), *extra), evidence)
