@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Self
 
 from pydantic import Field, field_validator, model_validator
@@ -16,6 +17,7 @@ DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
+@cache  # read for every working day an SLA clock spans
 def _clock_time(value: str) -> time:
     found = _CLOCK.match(value)
     if found is None:

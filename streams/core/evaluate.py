@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, ClassVar, TypeGuard
 
 from streams.core.events import Reason
 from streams.core.ruleset import (
@@ -22,6 +22,9 @@ from streams.core.ruleset import (
 )
 from streams.core.state import Hit, LeadState
 
+# A signal's match as the qualifier keeps it: its property tests, by property name.
+PropertyTests = tuple[tuple[str, PropertyTest], ...]
+
 
 @dataclass(frozen=True, slots=True)
 class Met:
@@ -34,6 +37,8 @@ class Met:
 class View:
     """A lead's hits as the rules see them at one moment of event time (`at_ms`, or None for
     everything known), since the last disqualification or demotion if there was one."""
+
+    __slots__ = ("at_ms", "half_life_ms", "hits", "profile", "rules")
 
     def __init__(self, rules: Ruleset, state: LeadState, at_ms: int | None) -> None:
         self.rules = rules
@@ -50,26 +55,45 @@ class View:
                 s: tuple(h for h in hs if low <= h.at_ms <= high) for s, hs in state.hits.items()
             }
 
-    def _points(self, hit: Hit) -> float:
-        """A hit's points now: positive points halve every half-life; penalties stay."""
-        if self.half_life_ms is None or self.at_ms is None or hit.points <= 0:
-            return hit.points
-        return float(hit.points * 0.5 ** ((self.at_ms - hit.at_ms) / self.half_life_ms))
+    def _points(self, hits: tuple[Hit, ...]) -> float:
+        """The points of a signal's hits now: positive points halve every half-life;
+        penalties stay."""
+        half_life, at_ms = self.half_life_ms, self.at_ms
+        if half_life is None or at_ms is None:
+            return sum(h.points for h in hits)
+        return sum(
+            h.points * 0.5 ** ((at_ms - h.at_ms) / half_life) if h.points > 0 else h.points
+            for h in hits
+        )
 
     def engagement(self) -> tuple[float, tuple[Hit, ...]]:
         """The engagement score (decayed, capped) and the positive hits it rests on."""
+        return self.engagement_score(), self._positive_hits()
+
+    def engagement_score(self) -> float:
+        """The engagement score: each signal's decayed points (up to its max_points), capped."""
         total = 0.0
-        evidence: list[Hit] = []
         for sig_id, hits in self.hits.items():
             signal = self.rules.signals.get(sig_id)
             if signal is None:  # a signal the ruleset no longer has: its hits count for nothing
                 continue
-            points = sum(self._points(h) for h in hits)
+            points = self._points(hits)
             if signal.max_points is not None:
                 points = min(points, signal.max_points)
             total += points
-            evidence.extend(h for h in hits if h.points > 0)
-        return self._capped("engagement", round(total, 6)), tuple(evidence)
+        return self._capped("engagement", round(total, 6))
+
+    def _positive_hits(self) -> tuple[Hit, ...]:
+        """The hits the engagement score rests on: those with positive points, of the
+        ruleset's signals."""
+        signals = self.rules.signals
+        return tuple(
+            h
+            for sig_id, hits in self.hits.items()
+            if sig_id in signals
+            for h in hits
+            if h.points > 0
+        )
 
     def _capped(self, score: str, value: float) -> float:
         for cap in self.rules.cap:
@@ -89,34 +113,38 @@ class View:
 
     def scores(self) -> dict[str, float]:
         """Both scores, as a stage change reports them."""
-        return {"engagement": self.engagement()[0], "fit": self.fit()[0]}
+        return {"engagement": self.engagement_score(), "fit": self.fit()[0]}
 
     def holds(self, cond: Condition | ProfileCondition) -> Met | None:
         """Why the condition holds, or None if it does not."""
-        if isinstance(cond, SignalCondition):
-            return self._signal(cond)
-        if isinstance(cond, ScoreCondition):
-            return self._score(cond)
-        if isinstance(cond, ProfileCondition):
-            return self._profile(cond)
-        if isinstance(cond, AllCondition):
-            parts = [self.holds(c) for c in cond.all]
-            if any(p is None for p in parts):
+        judge = self._JUDGES.get(type(cond))
+        if judge is None:
+            raise TypeError(f"unknown condition {cond!r}")
+        return judge(self, cond)
+
+    def _all(self, cond: AllCondition) -> Met | None:
+        parts: list[Met] = []
+        for part in cond.all:
+            met = self.holds(part)
+            if met is None:  # the rest cannot change the outcome
                 return None
-            return _combine(p for p in parts if p is not None)
-        if isinstance(cond, AnyCondition):
-            parts = [self.holds(c) for c in cond.any]
-            met = [p for p in parts if p is not None]
-            return _combine(met) if met else None
-        if isinstance(cond, NotCondition):
-            if self.holds(cond.not_) is not None:
-                return None
-            text = cond.description or f"Not: {condition_name(cond.not_)}"
-            return Met((Reason(f"not.{condition_name(cond.not_)}", text),))
-        raise TypeError(f"unknown condition {cond!r}")
+            parts.append(met)
+        return _combine(parts)
+
+    def _any(self, cond: AnyCondition) -> Met | None:
+        met = [p for p in map(self.holds, cond.any) if p is not None]
+        return _combine(met) if met else None
+
+    def _not(self, cond: NotCondition) -> Met | None:
+        if self.holds(cond.not_) is not None:
+            return None
+        text = cond.description or f"Not: {condition_name(cond.not_)}"
+        return Met((Reason(f"not.{condition_name(cond.not_)}", text),))
 
     def _signal(self, cond: SignalCondition) -> Met | None:
-        hits = self.hits.get(cond.signal, ())
+        hits = self.hits.get(cond.signal)
+        if not hits:  # min_count is at least 1
+            return None
         if cond.within is not None:
             end = self.at_ms if self.at_ms is not None else max((h.at_ms for h in hits), default=0)
             hits = tuple(h for h in hits if end - cond.within < h.at_ms <= end)
@@ -135,14 +163,15 @@ class View:
         return Met((Reason(cond.signal, text, points or None),), hits)
 
     def _score(self, cond: ScoreCondition) -> Met | None:
-        if cond.score == "engagement":
-            value, evidence = self.engagement()
-            extra: tuple[Reason, ...] = ()
+        engagement = cond.score == "engagement"
+        extra: tuple[Reason, ...] = ()
+        if engagement:
+            value = self.engagement_score()
         else:
             value, extra = self.fit()
-            evidence = ()
         if not cond.holds(value):
             return None
+        evidence = self._positive_hits() if engagement else ()
         bound = _bound_text(cond)
         text = cond.description or f"{cond.score.capitalize()} score {value:g} {bound}"
         return Met((Reason(f"{cond.score}_score", text, value), *extra), evidence)
@@ -166,6 +195,45 @@ class View:
         text = cond.description or f"{cond.profile.replace('_', ' ')} is {value}"
         return Met((Reason(f"profile.{cond.profile}", text),))
 
+    # How holds() judges each kind of condition, by exact type (cheaper than a chain of
+    # isinstance checks on pydantic models).
+    _JUDGES: ClassVar[dict[type, Callable[[View, Any], Met | None]]] = {
+        SignalCondition: _signal,
+        ScoreCondition: _score,
+        ProfileCondition: _profile,
+        AllCondition: _all,
+        AnyCondition: _any,
+        NotCondition: _not,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A condition as the stage machine judges it, with what is known of it up front: the
+    signals it needs a hit of to hold (None: it may hold without any) and whether it reads
+    only the profile (then it holds at every moment or at none)."""
+
+    cond: Condition
+    needs: frozenset[str] | None
+    profile_only: bool
+
+    @classmethod
+    def of(cls, cond: Condition) -> Judged:
+        """The condition with what its structure tells."""
+        return cls(cond, required_signals(cond), profile_only(cond))
+
+    def latest(self, state: LeadState, views: Sequence[View]) -> tuple[Met, View] | None:
+        """Why the condition holds at the first of the views (latest first) where it does,
+        and that view; None when it holds at none (a lead without a hit of any needed
+        signal is not judged at all)."""
+        if self.needs is not None and self.needs.isdisjoint(state.hits):
+            return None
+        for view in views[:1] if self.profile_only else views:
+            met = view.holds(self.cond)
+            if met is not None:
+                return met, view
+        return None
+
 
 def condition_name(cond: Condition) -> str:
     """A short stable name of a condition, for reasons about conditions that do not hold."""
@@ -182,9 +250,50 @@ def condition_name(cond: Condition) -> str:
     return f"not.{condition_name(cond.not_)}"
 
 
+def required_signals(cond: Condition | ProfileCondition) -> frozenset[str] | None:
+    """Signals of which a lead needs a hit for the condition to hold (without one it holds
+    at no moment), or None when it may hold without any hit (a score, profile or not)."""
+    if isinstance(cond, SignalCondition):  # min_count is at least 1
+        return frozenset((cond.signal,))
+    if isinstance(cond, AllCondition):  # every part must hold: any part's need will do
+        for part in cond.all:
+            need = required_signals(part)
+            if need is not None:
+                return need
+        return None
+    if isinstance(cond, AnyCondition):  # some part must hold: one of the parts' needs
+        union: set[str] = set()
+        for part in cond.any:
+            need = required_signals(part)
+            if need is None:
+                return None
+            union |= need
+        return frozenset(union)
+    return None
+
+
+def profile_only(cond: Condition | ProfileCondition) -> bool:
+    """Whether a condition reads only the lead's profile: it holds at every moment of event
+    time or at none."""
+    if isinstance(cond, ProfileCondition):
+        return True
+    if isinstance(cond, AllCondition):
+        return all(profile_only(part) for part in cond.all)
+    if isinstance(cond, AnyCondition):
+        return all(profile_only(part) for part in cond.any)
+    if isinstance(cond, NotCondition):
+        return profile_only(cond.not_)
+    return False
+
+
 def matches(match: Match, properties: Mapping[str, Any]) -> bool:
     """Whether an event's properties pass every property test of a signal's match."""
-    return all(_test(test, properties.get(name)) for name, test in match.tests.items())
+    return passes(tuple(match.tests.items()), properties)
+
+
+def passes(tests: PropertyTests, properties: Mapping[str, Any]) -> bool:
+    """Whether an event's properties pass every (property name, test) of a match."""
+    return all(_test(test, properties.get(name)) for name, test in tests)
 
 
 def _in_list(value: Any, names: list[str]) -> bool:
@@ -193,7 +302,7 @@ def _in_list(value: Any, names: list[str]) -> bool:
     if not isinstance(value, str):
         return False
     text = value.lower()
-    return any(text == n.lower() or text.endswith("." + n.lower()) for n in names)
+    return any(text == name or text.endswith("." + name) for name in map(str.lower, names))
 
 
 def duration_text(ms: int) -> str:

@@ -54,7 +54,8 @@ def from_ms(at_ms: int) -> datetime:
 
 def to_ms(at: datetime) -> int:
     """Epoch milliseconds of a timezone-aware datetime (rounded down)."""
-    return (at - _EPOCH) // _MS
+    since = at - _EPOCH  # whole days and seconds, then 0 <= microseconds < 1_000_000
+    return (since.days * 86_400 + since.seconds) * 1000 + since.microseconds // 1000
 
 
 @dataclass(frozen=True, slots=True)

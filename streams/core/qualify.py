@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from streams.core.decay import demotion_ms
-from streams.core.evaluate import Met, View, matches, unique_reasons
+from streams.core.evaluate import Judged, Met, PropertyTests, View, passes, unique_reasons
 from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
-from streams.core.ruleset import Match, Ruleset, SignalCondition
+from streams.core.ruleset import Disqualifier, Ruleset, SignalCondition
 from streams.core.sla import SlaEvent
 from streams.core.sla_state import next_sla_ms, on_changes, on_event, on_tick
 from streams.core.state import Hit, LeadState
@@ -67,10 +68,12 @@ class Qualifier:
         self.lateness_ms = rules.allowed_lateness
         self.half_life_ms = rules.engagement.half_life
         self.time_dependent = rules.time_dependent
-        self._by_type: dict[str, list[tuple[str, Match]]] = {}
+        # By event type: the signals that match it, each with one match's property tests.
+        self._by_type: dict[str, list[tuple[str, PropertyTests]]] = {}
         for sig_id, signal in rules.signals.items():
             for match in signal.match:
-                self._by_type.setdefault(match.type, []).append((sig_id, match))
+                tests = tuple(match.tests.items())
+                self._by_type.setdefault(match.type, []).append((sig_id, tests))
         # How long each signal's hits matter after the lead's clock: None = always.
         windows: dict[str, list[int | None]] = {}
         for cond in rules.conditions():
@@ -90,6 +93,9 @@ class Qualifier:
                         keep = max(keep, NEGLIGIBLE_HALF_LIVES * self.half_life_ms)
             self._keep_ms[sig_id] = None if keep is None else keep + self.lateness_ms
         self._prunable = any(keep is not None for keep in self._keep_ms.values())
+        # The disqualifiers and stage criteria with what their structure tells up front.
+        self._disqualifiers = [(rule, Judged.of(rule.when)) for rule in rules.disqualify]
+        self._criteria = {stage: Judged.of(rule.criteria) for stage, rule in rules.stages.items()}
 
     # -- the core functions -----------------------------------------------------------
 
@@ -130,8 +136,8 @@ class Qualifier:
 
     def advance(self, state: LeadState, now_ms: int) -> tuple[LeadState, list[StageChanged]]:
         """Apply every time-driven change (demotion on decay) due by event time now_ms."""
-        due = demotion_ms(self.rules, state)
-        if due is None or due + self.lateness_ms > now_ms or self.rules.demotion is None:
+        due = demotion_ms(self.rules, state, until_ms=now_ms - self.lateness_ms)
+        if due is None or self.rules.demotion is None:
             return state, []
         demotion = self.rules.demotion
         view = View(self.rules, state, due)
@@ -199,8 +205,8 @@ class Qualifier:
     def signals_of(self, event: LeadEvent) -> list[str]:
         """The ids of the signals an event matches."""
         found: list[str] = []
-        for sig_id, match in self._by_type.get(event.type, ()):
-            if sig_id not in found and matches(match, event.properties):
+        for sig_id, tests in self._by_type.get(event.type, ()):
+            if sig_id not in found and passes(tests, event.properties):
                 found.append(sig_id)
         return found
 
@@ -239,9 +245,10 @@ class Qualifier:
         clock = state.clock_ms
         if event.type != "profile":
             clock = at_ms if clock is None else max(clock, at_ms)
-        return replace(
-            state,
-            seen={**state.seen, event.event_id: at_ms},
+        # Old event ids go here already, not only in _prune (nothing in between reads them
+        # and the clock stays): the event then makes one new state, not two.
+        return state.recorded(
+            seen=self._recent({**state.seen, event.event_id: at_ms}, clock),
             hits=hits,
             profile=profile,
             profile_at_ms=profile_at,
@@ -250,13 +257,22 @@ class Qualifier:
 
     def _prune(self, state: LeadState) -> LeadState:
         """Drop what can no longer count: hits before the current epoch or outside every
-        window (plus lateness), and old event ids."""
+        window (plus lateness), and old event ids (the same state when nothing is dropped)."""
+        seen = self._recent(state.seen, state.clock_ms)
+        hits = self._current_hits(state)
+        if seen is state.seen and hits is state.hits:
+            return state
+        return replace(state, hits=hits, seen=seen)
+
+    def _current_hits(self, state: LeadState) -> dict[str, tuple[Hit, ...]]:
+        """The hits that can still count: since the current epoch and within some window
+        (plus lateness) of the lead's clock; state.hits itself when all of them can."""
         clock = state.clock_ms
         epoch = state.epoch_start_ms
-        seen = self._recent(state.seen, clock)
         if epoch is None and not self._prunable:
-            return state if seen is state.seen else replace(state, seen=seen)
+            return state.hits
         hits: dict[str, tuple[Hit, ...]] = {}
+        dropped = False
         for sig_id, sig_hits in state.hits.items():
             keep = self._keep_ms.get(sig_id)
             oldest = max(
@@ -264,16 +280,17 @@ class Qualifier:
                 clock - keep if keep is not None and clock is not None else -(2**62),
             )
             kept = tuple(h for h in sig_hits if h.at_ms >= oldest)
+            dropped = dropped or not kept or len(kept) < len(sig_hits)
             if kept:
                 hits[sig_id] = kept
-        return replace(state, hits=hits, seen=seen)
+        return hits if dropped else state.hits
 
     def _recent(self, seen: dict[str, int], clock: int | None) -> dict[str, int]:
         """The event ids worth remembering: those within the allowed lateness, at most
         MAX_SEEN (older duplicates are too late anyway, or hits, which are checked too)."""
         if clock is not None:
             horizon = clock - self.lateness_ms
-            if any(at < horizon for at in seen.values()):
+            if seen and min(seen.values()) < horizon:
                 seen = {eid: at for eid, at in seen.items() if at >= horizon}
         if len(seen) > MAX_SEEN:
             seen = dict(sorted(seen.items(), key=lambda item: item[1])[-MAX_SEEN:])
@@ -329,39 +346,38 @@ class Qualifier:
         self, state: LeadState, event: LeadEvent
     ) -> tuple[LeadState, StageChanged] | None:
         views = self._views(state)
-        if state.stage != "disqualified":
-            for rule in self.rules.disqualify:
-                for view in views:
-                    met = view.holds(rule.when)
-                    if met is not None:
-                        reasons = (
-                            Reason(f"disqualify.{rule.reason}", rule.description),
-                            *met.reasons,
-                        )
-                        return self._change(
-                            state,
-                            event,
-                            "disqualified",
-                            Met(reasons, met.evidence),
-                            view,
-                            rule.reason,
-                        )
+        if state.stage != "disqualified" and (found := self._disqualifier(state, views)):
+            rule, met, view = found
+            reasons = (Reason(f"disqualify.{rule.reason}", rule.description), *met.reasons)
+            return self._change(
+                state, event, "disqualified", Met(reasons, met.evidence), view, rule.reason
+            )
         can_qualify = state.stage == "lead" or (
             state.stage == "disqualified"
             and self.rules.requalify
-            and not any(views[0].holds(rule.when) for rule in self.rules.disqualify)
+            and self._disqualifier(state, views[:1]) is None
         )
-        if can_qualify:
-            for view in views:
-                met = view.holds(self.rules.stages["sql"].criteria)
-                if met is not None:
-                    return self._change(state, event, "sql", met, view)
-        if state.stage == "sql":
-            for view in views:
-                met = view.holds(self.rules.stages["sqo"].criteria)
-                if met is not None:
-                    return self._change(state, event, "sqo", met, view)
+        if can_qualify and (entered := self._criteria_met(state, views, "sql")):
+            return self._change(state, event, "sql", *entered)
+        if state.stage == "sql" and (entered := self._criteria_met(state, views, "sqo")):
+            return self._change(state, event, "sqo", *entered)
         return None
+
+    def _disqualifier(
+        self, state: LeadState, views: list[View]
+    ) -> tuple[Disqualifier, Met, View] | None:
+        """The first disqualifier that holds at some moment, why, and the latest such
+        moment."""
+        for rule, judged in self._disqualifiers:
+            if found := judged.latest(state, views):
+                return rule, *found
+        return None
+
+    def _criteria_met(
+        self, state: LeadState, views: list[View], stage: Literal["sql", "sqo"]
+    ) -> tuple[Met, View] | None:
+        """Why the lead meets a stage's criteria at the latest moment it does, if any."""
+        return self._criteria[stage].latest(state, views)
 
     def _change(
         self,
@@ -412,4 +428,8 @@ class Qualifier:
 def _already_seen(state: LeadState, event_id: str) -> bool:
     if event_id in state.seen:
         return True
-    return any(h.event_id == event_id for hs in state.hits.values() for h in hs)
+    for hits in state.hits.values():
+        for hit in hits:
+            if hit.event_id == event_id:
+                return True
+    return False

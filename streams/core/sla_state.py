@@ -53,6 +53,8 @@ def on_changes(
     (`seen_ms`: the wall-clock time the change is made, for the backlog rule). Entering sql
     then sqo in one event stops the sql clock and starts the sqo one.
     """
+    if not changes:
+        return state, []
     clock = state.sla
     out: list[SlaEvent] = []
     for change in changes:

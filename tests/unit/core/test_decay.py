@@ -37,3 +37,11 @@ def test_only_a_lead_in_sql_under_rules_with_demotion_is_demoted() -> None:
     assert demotion_ms(RULES, LeadState(key="L1", stage="sqo", hits=lead.hits)) is None
     no_demotion = timed(('[demotion]\nbelow = 20\ndescription = "Went cold"\n', "")).rules
     assert demotion_ms(no_demotion, lead) is None
+
+
+def test_a_search_until_a_time_finds_the_demotion_only_when_it_comes_by_then() -> None:
+    lead = sql_lead(("w1", 0, 25), ("w2", HOUR_MS, 25), ("w3", 12 * DAY_MS, 30))
+    due = demotion_ms(RULES, lead)
+    assert due is not None
+    for until in (0, HOUR_MS, due - 1, due, due + 1, 11 * DAY_MS, 13 * DAY_MS, 40 * DAY_MS):
+        assert demotion_ms(RULES, lead, until) == (due if due <= until else None)

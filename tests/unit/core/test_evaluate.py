@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from streams.core.evaluate import Met, View, matches
-from streams.core.ruleset import Match, NotCondition, SignalCondition
+from pydantic import TypeAdapter
+
+from streams.core.evaluate import Judged, Met, View, matches, profile_only, required_signals
+from streams.core.ruleset import AnyCondition, Condition, Match, NotCondition, SignalCondition
 from streams.core.state import Hit, LeadState
 from tests.support.timed_rules import DAY_MS, HOUR_MS, timed
 
@@ -68,3 +70,55 @@ def test_a_not_condition_holds_with_a_reason_naming_what_does_not() -> None:
     assert [r.rule for r in met.reasons] == ["not.demo"]
     assert met.evidence == ()
     assert View(RULES, state(("demo", "d1", 0, 30)), None).holds(cond) is None
+
+
+def test_required_signals_are_those_without_a_hit_of_which_a_condition_cannot_hold() -> None:
+    def need(data: dict[str, object]) -> frozenset[str] | None:
+        return required_signals(TypeAdapter(Condition).validate_python(data))
+
+    assert need({"signal": "demo"}) == frozenset({"demo"})
+    assert need({"any": [{"signal": "demo"}, {"signal": "webinar"}]}) == frozenset(
+        {"demo", "webinar"}
+    )
+    assert need({"all": [{"score": "fit", "gte": 1}, {"signal": "demo"}]}) == frozenset({"demo"})
+    # Each of these may hold for a lead without hits.
+    assert need({"any": [{"signal": "demo"}, {"score": "engagement", "lte": 5}]}) is None
+    assert need({"not": {"signal": "demo"}}) is None
+    assert need({"profile": "seniority", "equals": "vp"}) is None
+
+
+def test_a_condition_holds_for_no_lead_without_a_hit_of_its_required_signals() -> None:
+    cond = AnyCondition.model_validate(
+        {
+            "any": [
+                {"signal": "demo"},
+                {"all": [{"signal": "webinar"}, {"not": {"signal": "no_budget"}}]},
+            ]
+        }
+    )
+    assert required_signals(cond) == frozenset({"demo", "webinar"})
+    assert View(RULES, state(("pricing_view", "p1", 0, 5)), None).holds(cond) is None
+    assert View(RULES, state(("webinar", "w1", 0, 25)), None).holds(cond) is not None
+
+
+def test_a_condition_is_profile_only_when_nothing_in_it_reads_hits_or_scores() -> None:
+    def only(data: dict[str, object]) -> bool:
+        return profile_only(TypeAdapter(Condition).validate_python(data))
+
+    seniority: dict[str, object] = {"profile": "seniority", "equals": "vp"}
+    assert only(seniority)
+    assert only({"not": {"any": [seniority, {"all": [seniority]}]}})
+    assert not only({"all": [seniority, {"signal": "demo"}]})
+    assert not only({"any": [seniority, {"score": "fit", "gte": 1}]})
+
+
+def test_judged_finds_the_latest_moment_a_condition_holds() -> None:
+    lead = state(("pricing_view", "p1", 0, 5), ("pricing_view", "p2", HOUR_MS, 5))
+    twice = SignalCondition(signal="pricing_view", min_count=2, within=DAY_MS)
+    views = [View(RULES, lead, t) for t in (3 * DAY_MS, 2 * HOUR_MS, HOUR_MS, 0)]
+    found = Judged.of(twice).latest(lead, views)
+    assert found is not None
+    met, view = found
+    assert view.at_ms == 2 * HOUR_MS
+    assert [h.event_id for h in met.evidence] == ["p1", "p2"]
+    assert Judged.of(SignalCondition(signal="demo")).latest(lead, views) is None
