@@ -20,17 +20,33 @@ class _NoProperties(_Model):
     """Properties of an event type that defines none (extra ones are ignored)."""
 
 
+# The enumerated values of event properties (shared with streams/worker/fast_decode.py).
+PageCategory = Literal["pricing", "product", "docs", "blog", "careers", "other"]
+AssetType = Literal["ebook", "whitepaper", "case_study", "template", "other"]
+BounceKind = Literal["hard", "soft"]
+CallDirection = Literal["inbound", "outbound"]
+CallOutcome = Literal["connected", "voicemail", "no_answer", "busy"]
+MeetingKind = Literal["demo", "consultation", "discovery", "proposal_review"]
+Seniority = Literal["c_level", "vp", "director", "manager", "individual", "student", "other"]
+FormName = Literal[
+    "contact", "demo_request", "pricing_request", "proposal_request", "trial", "other"
+]
+ReplyIntent = Literal[
+    "pricing", "implementation", "meeting", "positive", "not_interested", "out_of_office"
+]
+
+
 # --- website -------------------------------------------------------------------------------
 
 
 class PageViewProperties(_Model):
     url: str
-    category: Literal["pricing", "product", "docs", "blog", "careers", "other"] | None = None
+    category: PageCategory | None = None
 
 
 class ContentDownloadProperties(_Model):
     asset: str
-    asset_type: Literal["ebook", "whitepaper", "case_study", "template", "other"] | None = None
+    asset_type: AssetType | None = None
 
 
 class WebinarRegistrationProperties(_Model):
@@ -43,9 +59,7 @@ class WebinarAttendedProperties(_Model):
 
 
 class FormSubmitProperties(_Model):
-    form: Literal[
-        "contact", "demo_request", "pricing_request", "proposal_request", "trial", "other"
-    ]
+    form: FormName
 
 
 class IdentifyProperties(_Model):
@@ -60,16 +74,11 @@ class EmailClickedProperties(_Model):
 
 
 class EmailRepliedProperties(_Model):
-    intent: (
-        Literal[
-            "pricing", "implementation", "meeting", "positive", "not_interested", "out_of_office"
-        ]
-        | None
-    ) = None
+    intent: ReplyIntent | None = None
 
 
 class EmailBouncedProperties(_Model):
-    bounce: Literal["hard", "soft"]
+    bounce: BounceKind
 
 
 # --- call ----------------------------------------------------------------------------------
@@ -99,16 +108,16 @@ CallDisposition = Literal[
 
 
 class CallCompletedProperties(_Model):
-    direction: Literal["inbound", "outbound"]
+    direction: CallDirection
     duration_s: NonNegative
-    outcome: Literal["connected", "voicemail", "no_answer", "busy"]
+    outcome: CallOutcome
     rep_id: str | None = None
     topics: list[CallTopic] | None = None
     disposition: CallDisposition | None = None
 
 
 class MeetingHeldProperties(_Model):
-    kind: Literal["demo", "consultation", "discovery", "proposal_review"]
+    kind: MeetingKind
     duration_s: NonNegative | None = None
     rep_id: str | None = None
 
@@ -234,9 +243,7 @@ class ProfileRecord(_Model):
     industry: str | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
     job_title: str | None = None
-    seniority: (
-        Literal["c_level", "vp", "director", "manager", "individual", "student", "other"] | None
-    ) = None
+    seniority: Seniority | None = None
     email_domain: str | None = None
 
     @model_validator(mode="after")

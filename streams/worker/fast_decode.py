@@ -10,7 +10,20 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from schemas.decode import TopicKind
-from schemas.events import PROFILE_FIELDS, CallDisposition, CallTopic
+from schemas.events import (
+    PROFILE_FIELDS,
+    AssetType,
+    BounceKind,
+    CallDirection,
+    CallDisposition,
+    CallOutcome,
+    CallTopic,
+    FormName,
+    MeetingKind,
+    PageCategory,
+    ReplyIntent,
+    Seniority,
+)
 from streams.core.events import EventOrigin, LeadEvent
 
 # The contract (schemas.events) is the pydantic models; the structs below mirror them with
@@ -44,12 +57,12 @@ class _Properties(msgspec.Struct, gc=False):
 
 class _PageView(_Properties):
     url: str
-    category: Literal["pricing", "product", "docs", "blog", "careers", "other"] | None = None
+    category: PageCategory | None = None
 
 
 class _ContentDownload(_Properties):
     asset: str
-    asset_type: Literal["ebook", "whitepaper", "case_study", "template", "other"] | None = None
+    asset_type: AssetType | None = None
 
 
 class _WebinarRegistration(_Properties):
@@ -62,9 +75,7 @@ class _WebinarAttended(_Properties):
 
 
 class _FormSubmit(_Properties):
-    form: Literal[
-        "contact", "demo_request", "pricing_request", "proposal_request", "trial", "other"
-    ]
+    form: FormName
 
 
 class _Identify(_Properties):
@@ -76,29 +87,24 @@ class _EmailClicked(_Properties):
 
 
 class _EmailReplied(_Properties):
-    intent: (
-        Literal[
-            "pricing", "implementation", "meeting", "positive", "not_interested", "out_of_office"
-        ]
-        | None
-    ) = None
+    intent: ReplyIntent | None = None
 
 
 class _EmailBounced(_Properties):
-    bounce: Literal["hard", "soft"]
+    bounce: BounceKind
 
 
 class _CallCompleted(_Properties):
-    direction: Literal["inbound", "outbound"]
+    direction: CallDirection
     duration_s: NonNegative
-    outcome: Literal["connected", "voicemail", "no_answer", "busy"]
+    outcome: CallOutcome
     rep_id: str | None = None
     topics: list[CallTopic] | None = None
     disposition: CallDisposition | None = None
 
 
 class _MeetingHeld(_Properties):
-    kind: Literal["demo", "consultation", "discovery", "proposal_review"]
+    kind: MeetingKind
     duration_s: NonNegative | None = None
     rep_id: str | None = None
 
@@ -197,9 +203,7 @@ class _Profile(msgspec.Struct, kw_only=True, gc=False):
     industry: str | None = None
     country: Country | None = None
     job_title: str | None = None
-    seniority: (
-        Literal["c_level", "vp", "director", "manager", "individual", "student", "other"] | None
-    ) = None
+    seniority: Seniority | None = None
     email_domain: str | None = None
 
 
