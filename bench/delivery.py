@@ -17,11 +17,12 @@ from bench.common import OffsetWatch, frozen_heap, say, wait_for
 from bench.latency import LOAD_LINGER_MS, MIN_RATE, warm_up
 from bench.preload import simulate_events
 from bench.report import percentile
-from bench.worker import launch, output_tail
+from bench.worker import launch
 from streams.alerts.launch import start_alerts
 from streams.settings import Settings
 from streams.tools.simulate.output import produce
 from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.worker.launch import output_tail
 from streams.worker.topics import TopicNames, ensure_topics
 
 LEAD_PREFIX = "dlv"  # the timed load's leads (the warm-up's are "warm-up-...")

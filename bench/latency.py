@@ -15,12 +15,13 @@ from bench.common import OffsetWatch, frozen_heap, say, wait_for
 from bench.preload import simulate_events
 from bench.report import kept_up
 from bench.wake_probe import WakeProbe
-from bench.worker import launch, output_tail
+from bench.worker import launch
 from streams.settings import Settings
 from streams.tools.simulate.event import SimEvent
 from streams.tools.simulate.output import produce
 from streams.worker.ingest import COMMIT_INTERVAL_S
 from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.worker.launch import output_tail
 from streams.worker.topics import TopicNames, ensure_topics
 
 MIN_RATE = 100.0  # events/s below which the drain is abandoned (timeout)

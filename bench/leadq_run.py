@@ -18,9 +18,10 @@ from bench.common import (
     wait_for,
 )
 from bench.preload import Preload
-from bench.worker import finish_py_spy, launch, output_tail, start_py_spy
+from bench.worker import finish_py_spy, launch, start_py_spy
 from streams.settings import Settings
 from streams.tools.expected import final_stages
+from streams.worker.launch import output_tail
 from streams.worker.topics import TopicNames, ensure_topics
 
 MIN_RATE = 100.0  # events/s below which a run is abandoned as broken (timeout)

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import OffsetWatch, say, vm_hwm_mb
 from bench.preload import send_fast
-from bench.worker import launch, output_tail
+from bench.worker import launch
 from schemas.decode import Rejection, TopicKind, decode
 from streams.core.events import StageChanged
 from streams.core.qualify import ANONYMOUS_PREFIX, Qualifier
@@ -26,6 +26,7 @@ from streams.tools.expected import valid_events
 from streams.tools.simulate.event import SimEvent
 from streams.worker.codec import encode_state, to_lead_event
 from streams.worker.kafka_clients import kafka_client_kwargs
+from streams.worker.launch import output_tail
 from streams.worker.topics import TopicNames, ensure_topics
 
 READY_TIMEOUT_S = 600.0  # 1,000,000 leads: 115-145 s per message, about 8 s in bulk

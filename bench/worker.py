@@ -52,12 +52,6 @@ async def launch(
     return Launched(worker, spawned_at, time.monotonic())
 
 
-def output_tail(worker: WorkerProcess, lines: int = 30) -> str:
-    """The last lines a worker printed (for error messages)."""
-    state = "running" if worker.proc.returncode is None else f"exited {worker.proc.returncode}"
-    return f"worker {worker.proc.pid} ({state}), last output:\n" + "\n".join(worker.lines[-lines:])
-
-
 async def start_py_spy(pid: int, output: Path) -> asyncio.subprocess.Process:
     """Sample a worker's CPU use with py-spy (installed next to this Python) until it exits."""
     py_spy = Path(sys.executable).parent / "py-spy"

@@ -109,3 +109,9 @@ async def start_worker(
     if wait:
         await worker.wait_ready()
     return worker
+
+
+def output_tail(worker: WorkerProcess, lines: int = 30) -> str:
+    """The last lines a worker printed (for error messages)."""
+    state = "running" if worker.proc.returncode is None else f"exited {worker.proc.returncode}"
+    return f"worker {worker.proc.pid} ({state}), last output:\n" + "\n".join(worker.lines[-lines:])

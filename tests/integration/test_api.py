@@ -20,7 +20,7 @@ from schemas.outputs import StageChange
 from streams.settings import Settings
 from streams.tools.ordered import produce_in_order
 from streams.tools.scenarios import SCENARIOS
-from streams.worker.launch import start_worker
+from streams.worker.launch import output_tail, start_worker
 from streams.worker.topics import TopicNames, partition_of
 from tests.support.api import start_api
 from tests.support.kafka import produce
@@ -220,6 +220,8 @@ async def test_the_api_serves_leads_of_two_workers_and_streams_their_changes(
     finally:
         await api.stop()
         for worker in workers:
+            if worker.proc.returncode is not None:  # shown with a failure: why it ended
+                print(output_tail(worker))
             await worker.stop()
     # Visibility (a figure, not a bound): from the worker's emission to /events.
     delays = [at - datetime.fromisoformat(c["emitted_at"]).timestamp() for at, c in received]
