@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import concurrent.futures
-import multiprocessing
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -44,25 +42,22 @@ from streams.worker.topics import INPUT_TOPICS, TopicNames
 from tests.support.fuzz_messages import (
     BROKER_SAFE_VALUE_BYTES,
     CATEGORIES,
-    DEFAULT_COUNTS,
     NOT_AFTER_MS,
     FuzzMessage,
-    corpus_rounds,
     make_message,
     near_the_future_cutoff,
 )
+from tests.support.hostile_corpus import FUZZ_SEED, ROUNDS, drawing
 from tests.support.kafka import running_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
-FUZZ_SEED = 20260301
 SIM_LEADS = 150  # about 1,600 simulated website, email and call events
 SIM_SEED = 23
 # Producer request limit for the test's producer: the broker (message.max.bytes, about
 # 1 MiB by default) is then what refuses a value that is too large.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 WAIT_S = 60.0
-ROUNDS = 5  # parts of the corpus, each mixed with its share of simulated traffic
 DRAW_TIMEOUT_S = 240.0
 MEBIBYTE = 1024 * 1024
 
@@ -315,11 +310,6 @@ class InputCount:
         return self.inputs
 
 
-def draw_corpus() -> list[list[tuple[str, FuzzMessage]]]:
-    """The fuzz corpus, in parts (run in a process of its own, see below)."""
-    return list(corpus_rounds(DEFAULT_COUNTS, FUZZ_SEED, ROUNDS))
-
-
 async def test_ten_thousand_hostile_messages_never_stop_the_worker(settings: Settings) -> None:
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -327,77 +317,70 @@ async def test_ten_thousand_hostile_messages_never_stop_the_worker(settings: Set
     def lap(name: str) -> None:
         timings[name] = round(time.monotonic() - started - sum(timings.values()), 1)
 
-    # Hypothesis draws the corpus while the worker starts, in a process of its own: in a
-    # thread of this one, the global `random` module that libraries here use (aiokafka's
-    # clients among them) makes Hypothesis see its strategies as non-deterministic.
+    # Hypothesis draws the corpus in a process of its own, from the start of the session
+    # (or else from here on, while the worker starts); see tests/support/hostile_corpus.py.
     # Each part is sent mixed with its share of the simulated traffic.
-    loop = asyncio.get_running_loop()
-    spawn = multiprocessing.get_context("spawn")
-    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn)
-    drawing = loop.run_in_executor(pool, draw_corpus)
+    corpus = asyncio.wrap_future(drawing())
     sim = simulated(SIM_LEADS, SIM_SEED)
     plan: list[tuple[str, FuzzMessage]] = []
     sent: list[Sent] = []
     seen_ids: set[str] = set()
     fuzzed = 0
-    try:
-        async with running_workers(settings) as [worker], Producer(settings) as producer:
-            lap("worker start")
-            parts = await asyncio.wait_for(drawing, DRAW_TIMEOUT_S)
-            lap("drawing")
-            for index, part in enumerate(parts):
-                unique = without_repeated_event_ids(part, seen_ids)
-                fuzzed += len(unique)
-                share = sim[len(sim) * index // ROUNDS : len(sim) * (index + 1) // ROUNDS]
-                mixed = interleave(unique, share, random.Random(FUZZ_SEED + index))
-                plan.extend(mixed)
-                sent.extend(await producer.send_all(mixed))
-            lap("producing")
-            counts = collections.Counter((c, m.expected_valid) for c, m in plan)
-            print(f"\nmessages: {len(plan)} ({fuzzed} fuzzed)")
-            for (category, accepted), n in sorted(counts.items()):
-                print(f"  {category:18s} {'accepted' if accepted else 'rejected':8s} {n:6d}")
-            assert fuzzed >= 10_000
-            assert {c for c, _ in plan} >= set(CATEGORIES)
+    async with running_workers(settings) as [worker], Producer(settings) as producer:
+        lap("worker start")
+        parts = await asyncio.wait_for(corpus, DRAW_TIMEOUT_S)
+        lap("drawing")
+        for index, part in enumerate(parts):
+            unique = without_repeated_event_ids(part, seen_ids)
+            fuzzed += len(unique)
+            share = sim[len(sim) * index // ROUNDS : len(sim) * (index + 1) // ROUNDS]
+            mixed = interleave(unique, share, random.Random(FUZZ_SEED + index))
+            plan.extend(mixed)
+            sent.extend(await producer.send_all(mixed))
+        lap("producing")
+        counts = collections.Counter((c, m.expected_valid) for c, m in plan)
+        print(f"\nmessages: {len(plan)} ({fuzzed} fuzzed)")
+        for (category, accepted), n in sorted(counts.items()):
+            print(f"  {category:18s} {'accepted' if accepted else 'rejected':8s} {n:6d}")
+        assert fuzzed >= 10_000
+        assert {c for c, _ in plan} >= set(CATEGORIES)
 
-            valid = [m for _, m in plan if m.expected_valid]
-            ref = reference(load_ruleset(settings.rules), [(m.kind, m.value or b"") for m in valid])
-            want_final = {lead: s for lead, s in ref.final.items() if s != "lead"}
-            want_ids = collections.Counter(event_id(m) for m in valid)
-            lap("reference")
+        valid = [m for _, m in plan if m.expected_valid]
+        ref = reference(load_ruleset(settings.rules), [(m.kind, m.value or b"") for m in valid])
+        want_final = {lead: s for lead, s in ref.final.items() if s != "lead"}
+        want_ids = collections.Counter(event_id(m) for m in valid)
+        lap("reference")
 
-            rejected = {s.coordinates: s for s in sent if not s.message.expected_valid}
-            dead_raw, _ = await read_topic(
-                settings,
-                settings.topic("leads.dead-letter"),
-                lambda r: len(r) >= len(rejected),
-                worker,
-                settle_s=1.0,
-            )
-            lap("dead letters")
-            inputs_rekeyed = InputCount()
-            rekeyed_raw, _ = await read_topic(
-                settings,
-                TopicNames.of(settings).events_by_lead,
-                lambda r: inputs_rekeyed(r) >= sum(want_ids.values()),
-                worker,
-                settle_s=0.5,
-            )
-            lap("events by lead")
-            changes_raw, _ = await read_topic(
-                settings,
-                settings.topic("leads.stage-changes"),
-                lambda r: final_stages(orjson.loads(x.value) for x in r) == want_final,
-                worker,
-                settle_s=2.0,
-            )
-            lap("stage changes")
-            lag = await uncommitted(settings, timeout=20.0)
-            lap("committed offsets")
-            exit_code = worker.proc.returncode
-            output = list(worker.lines)
-    finally:
-        pool.shutdown(cancel_futures=True)
+        rejected = {s.coordinates: s for s in sent if not s.message.expected_valid}
+        dead_raw, _ = await read_topic(
+            settings,
+            settings.topic("leads.dead-letter"),
+            lambda r: len(r) >= len(rejected),
+            worker,
+            settle_s=1.0,
+        )
+        lap("dead letters")
+        inputs_rekeyed = InputCount()
+        rekeyed_raw, _ = await read_topic(
+            settings,
+            TopicNames.of(settings).events_by_lead,
+            lambda r: inputs_rekeyed(r) >= sum(want_ids.values()),
+            worker,
+            settle_s=0.5,
+        )
+        lap("events by lead")
+        changes_raw, _ = await read_topic(
+            settings,
+            settings.topic("leads.stage-changes"),
+            lambda r: final_stages(orjson.loads(x.value) for x in r) == want_final,
+            worker,
+            settle_s=2.0,
+        )
+        lap("stage changes")
+        lag = await uncommitted(settings, timeout=20.0)
+        lap("committed offsets")
+        exit_code = worker.proc.returncode
+        output = list(worker.lines)
 
     print(f"timings (s): {timings}")
 
