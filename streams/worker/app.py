@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -137,6 +138,18 @@ def build(
 
     metrics = WorkerMetrics()
     ingest = Ingest(settings, metrics, loop=app.loop, beacon=app.beacon)
+    if settings.web_port is not None:
+        # Started first, so that /healthz and /readyz answer while the rest starts (and
+        # /metrics as soon as the worker says it is ready).
+        web = WorkerWeb(
+            settings.web_host,
+            settings.web_port,
+            metrics,
+            partial(is_ready, app, ingest),
+            loop=app.loop,
+            beacon=app.beacon,
+        )
+        app.service(web)
     app.service(ingest)
     if outputs is None:
         producer = OutputProducer(settings, loop=app.loop, beacon=app.beacon)
@@ -172,8 +185,13 @@ def build(
             ),
             due=due_index(shadow_qualifier),
         )
-    tracker = faust_fixes.send_tracker(app.producer.buffer)
-    leads = LeadStore(table, changelog or FaustChangelog(app), tracker.track)
+
+    def track(sent: asyncio.Future[Any]) -> None:
+        # Looked up when used: reaching for app.producer here, while the app is being
+        # built, would create faust's producer before the app is configured to start.
+        faust_fixes.send_tracker(app.producer.buffer).track(sent)
+
+    leads = LeadStore(table, changelog or FaustChangelog(app), track)
     agent = QualifyAgent(
         app=app,
         qualifier=qualifier,
@@ -195,16 +213,6 @@ def build(
         app.timer(settings.timer_interval_s)(shadow_timer.run)
 
     metrics.lag_sources += [ingest.lag, partial(committed_lag, app, {names.events_by_lead})]
-    if settings.web_port is not None:
-        web = WorkerWeb(
-            settings.web_host,
-            settings.web_port,
-            metrics,
-            partial(is_ready, app, ingest),
-            loop=app.loop,
-            beacon=app.beacon,
-        )
-        app.service(web)
 
     return Worker(
         app,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -153,6 +154,12 @@ async def test_the_api_serves_leads_of_two_workers_and_streams_their_changes(
             assert sql["stage"] == "sql"
             assert sql["next"]["stage"] == "sqo"
             assert sql["next"]["missing"][0]["description"].startswith("One of: Asked for a demo")
+
+            async def newsletter_known() -> bool:  # a state, no stage change to wait for
+                async with http.get("/leads/api-software-newsletter-only") as r:
+                    return r.status == 200
+
+            await until(newsletter_known, "the newsletter-only lead's state")
             async with http.get("/leads/api-software-newsletter-only") as r:
                 newsletter = await r.json()
             assert (newsletter["stage"], newsletter["sequence"], newsletter["changes"]) == (
@@ -219,8 +226,9 @@ async def test_the_api_serves_leads_of_two_workers_and_streams_their_changes(
                 }.items() <= types.items()
     finally:
         await api.stop()
+        failing = sys.exc_info()[0] is not None
         for worker in workers:
-            if worker.proc.returncode is not None:  # shown with a failure: why it ended
+            if failing or worker.proc.returncode is not None:  # shown with a failure
                 print(output_tail(worker))
             await worker.stop()
     # Visibility (a figure, not a bound): from the worker's emission to /events.
