@@ -133,7 +133,7 @@ class QualifyAgent:
             pending.clear()
             return
         writes = list(pending.final_states())
-        pending_shadow = bool(pending.shadow_states)
+        shadow_stored = bool(pending.shadow_states)  # only with a shadow ruleset
         await self.leads.put(writes)
         for _, key, state in writes:
             self.due.observe(state.clock_ms)
@@ -145,7 +145,7 @@ class QualifyAgent:
         for applied in pending.records:
             await stream.ack(applied.event)
         pending.clear()
-        if self.shadow is not None and pending_shadow:
+        if shadow_stored:
             await hand_over_changelog(self.app, REKEY_RECORD_EVENTS)
 
     async def apply_record(self, event: EventT, ahead: dict[bytes, LeadState]) -> RecordResult:
