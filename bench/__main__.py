@@ -35,6 +35,8 @@ from bench.report import (
     RESULTS_MD,
     Figures,
     append_results,
+    describe_hops,
+    percentile,
     render_table,
     write_json,
 )
@@ -76,7 +78,8 @@ class Options:
     keep: bool
     record: bool
     profile: Path | None
-    only: str | None = None  # "recovery" or "delivery": that alone (no table, nothing recorded)
+    # "recovery", "latency" or "delivery": that alone (no table, nothing recorded)
+    only: str | None = None
 
     @property
     def mode(self) -> str:
@@ -161,10 +164,12 @@ def parse(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--only",
-        choices=["recovery", "delivery"],
+        choices=["recovery", "latency", "delivery"],
         help="measure only this (recovery: its lead states come from replaying the simulated "
-        "stream offline; delivery: the webhook delivery latency at --rate for --latency-s, "
-        "after warming the broker); prints the figures, writes no table or JSON",
+        "stream offline; latency: the two latency runs, at --rate and --rate-high for "
+        "--latency-s, after warming the broker; delivery: the webhook delivery latency at "
+        "--rate for --latency-s, after warming the broker); prints the figures, writes no "
+        "table or JSON",
     )
     args = parser.parse_args(argv)
     if args.runs < 1:
@@ -316,6 +321,7 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
         latency_ms=latency.samples_ms if latency else [],
         latency_processed_rate=latency.processed_rate if latency else 0.0,
         latency_wake_late_ms=latency.wake_late_ms if latency else [],
+        latency_hops_ms=latency.hops_ms if latency else [],
         delivery_ms=delivery.samples_ms if delivery else [],
         delivery_changes=delivery.changes if delivery else 0,
         recovery_leads=opts.recovery_leads,
@@ -346,6 +352,7 @@ def _high_latency_figures(rate: float, latency: LatencyResult | None) -> dict[st
         "latency_high_ms": latency.samples_ms if latency else [],
         "latency_high_processed_rate": latency.processed_rate if latency else 0.0,
         "latency_high_wake_late_ms": latency.wake_late_ms if latency else [],
+        "latency_high_hops_ms": latency.hops_ms if latency else [],
     }
 
 
@@ -369,12 +376,21 @@ async def measure_latency(
     latency = await run_latency(
         env.settings(suffix), rate, duration_s, seed, env.work_dir / suffix.strip(".-")
     )
+    lat = latency.samples_ms
     say(
-        f"latency at {rate:,.0f} events/s: {len(latency.samples_ms):,} samples, worker "
+        f"latency at {rate:,.0f} events/s: {len(lat):,} samples, p50 "
+        f"{percentile(lat, 0.5):,.0f} ms, p99 {percentile(lat, 0.99):,.0f} ms, worker "
         f"{'kept up' if latency.kept_up else 'did NOT keep up'} "
-        f"({latency.processed_rate:,.0f} events/s processed)"
+        f"({latency.processed_rate:,.0f} events/s processed); {describe_hops(latency.hops_ms)}"
     )
     return latency
+
+
+async def measure_latency_alone(env: BenchEnv, opts: Options) -> None:
+    """The two latency runs alone, on a warmed broker."""
+    await warm_broker(env, opts.seed)
+    await measure_latency(env, "lat.", opts.rate, opts.latency_s, opts.seed + 1)
+    await measure_latency(env, "lat-high.", opts.rate_high, opts.latency_s, opts.seed + 3)
 
 
 async def measure_recovery(env: BenchEnv, opts: Options) -> RecoveryResult:
@@ -424,7 +440,11 @@ def main(argv: list[str] | None = None) -> int:
             if opts.only is not None:
                 m = machine_info(kind)
                 say(f"machine: {m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB, {m['os']}")
-                alone = measure_recovery if opts.only == "recovery" else measure_delivery
+                alone = {
+                    "recovery": measure_recovery,
+                    "latency": measure_latency_alone,
+                    "delivery": measure_delivery,
+                }[opts.only]
                 asyncio.run(alone(env, opts))
                 say(f"done in {(time.monotonic() - began) / 60:.1f} min")
                 return 0

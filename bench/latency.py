@@ -12,6 +12,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import OffsetWatch, frozen_heap, say, wait_for
+from bench.latency_hops import Arrival, hops_ms, rekeyed_times
 from bench.preload import simulate_events
 from bench.report import kept_up
 from bench.wake_probe import WakeProbe
@@ -43,6 +44,7 @@ class LatencyResult:
     done_s: float
     samples_ms: list[float] = field(default_factory=list)
     wake_late_ms: list[float] = field(default_factory=list)  # see WakeProbe
+    hops_ms: list[tuple[float, float, float]] = field(default_factory=list)  # latency_hops
 
     @property
     def sent_rate(self) -> float:
@@ -78,6 +80,7 @@ class ChangeFollower:
             fetch_max_wait_ms=10,
         )
         self.arrivals: list[tuple[str, float]] = []  # (trigger event id, monotonic time)
+        self.stamped: list[Arrival] = []  # the same, with record timestamp and wall time
         self.read = 0
         self.task: asyncio.Task[None] | None = None
 
@@ -94,11 +97,12 @@ class ChangeFollower:
     async def _follow(self) -> None:
         while True:
             batch = await self.consumer.getmany(timeout_ms=100)
-            now = time.monotonic()
+            now, wall = time.monotonic(), time.time()
             for messages in batch.values():
                 for message in messages:
-                    trigger = orjson.loads(message.value).get("trigger_event_id")
-                    self.arrivals.append((str(trigger), now))
+                    trigger = str(orjson.loads(message.value).get("trigger_event_id"))
+                    self.arrivals.append((trigger, now))
+                    self.stamped.append(Arrival(trigger, message.timestamp, wall))
                 self.read += len(messages)
 
     async def stop(self) -> None:
@@ -166,10 +170,12 @@ async def _offer(
     launched = await launch(settings)
     follower = ChangeFollower(settings, names.stage_changes)
     sent: dict[str, float] = {}
+    sent_at: dict[str, float] = {}  # the same, in wall time (for the hops)
     probe = WakeProbe()
 
     def stamp(event: SimEvent) -> None:
-        sent[str(event.value["event_id"])] = time.monotonic()
+        event_id = str(event.value["event_id"])
+        sent[event_id], sent_at[event_id] = time.monotonic(), time.time()
 
     try:
         await follower.start()
@@ -198,6 +204,7 @@ async def _offer(
             return follower.read >= change_ends
 
         await wait_for(all_read, 60, "reading the stage changes", interval=0.05)
+        rekeyed = await rekeyed_times(settings, names.events_by_lead)
     finally:
         wake_late_ms = await probe.stop()
         await follower.stop()
@@ -209,4 +216,5 @@ async def _offer(
         done_s=done_at - began,
         samples_ms=latencies_ms(sent, follower.arrivals),
         wake_late_ms=wake_late_ms,
+        hops_ms=hops_ms(sent_at, rekeyed, follower.stamped),
     )

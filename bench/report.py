@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from bench.latency_hops import HOP_NAMES
 from bench.wake_probe import NAP_S
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +57,7 @@ def median(values: Sequence[float]) -> float:
 ACTIVE_LEAD_CPU_RATIO_TARGET = 1.5
 STATE_BOUND_BYTES = 64 * 1024
 
+TAIL_SHARE = 0.01  # the slowest samples whose hops `tail_means` averages
 KEPT_UP_SHARE = 0.95  # of the offered rate, processed: the worker kept up
 
 
@@ -107,6 +109,7 @@ class Figures:
     leadq_cpu_us: list[float | None] = field(default_factory=list)
     # How late a process napping 2 ms woke up during the latency run (ms; bench.wake_probe).
     latency_wake_late_ms: list[float] = field(default_factory=list)
+    latency_hops_ms: list[tuple[float, float, float]] = field(default_factory=list)
     # From a stage change's Kafka timestamp to a webhook receiver's 2xx (ms), per stage
     # change, at the latency run's load (bench.delivery), and the stage changes written.
     delivery_ms: list[float] = field(default_factory=list)
@@ -117,6 +120,7 @@ class Figures:
     latency_high_ms: list[float] = field(default_factory=list)
     latency_high_processed_rate: float = 0.0
     latency_high_wake_late_ms: list[float] = field(default_factory=list)
+    latency_high_hops_ms: list[tuple[float, float, float]] = field(default_factory=list)
     # One very active lead (bench.active_lead): its events, the worker's rate and CPU per
     # event over them, and the lead's encoded state at the end (bytes) and stage.
     active_lead_events: int = 0
@@ -233,6 +237,7 @@ def to_json(f: Figures) -> dict[str, Any]:
             "latency_worker_kept_up": f.kept_up,
             "latency_wake_late_p99_ms": _round(percentile(f.latency_wake_late_ms, 0.99), 1),
             "latency_wake_late_max_ms": _round(max(f.latency_wake_late_ms, default=None), 1),
+            "latency_hops_ms": hops_json(f.latency_hops_ms),
             "latency_high_offered_per_s": f.latency_high_rate,
             "latency_high_events": f.latency_high_events,
             "latency_high_samples": len(f.latency_high_ms),
@@ -245,6 +250,7 @@ def to_json(f: Figures) -> dict[str, Any]:
             "latency_high_wake_late_max_ms": _round(
                 max(f.latency_high_wake_late_ms, default=None), 1
             ),
+            "latency_high_hops_ms": hops_json(f.latency_high_hops_ms),
             "active_lead_events": f.active_lead_events,
             "active_lead_events_per_s": _round(f.active_lead_rate),
             "active_lead_final_stage": f.active_lead_stage,
@@ -257,6 +263,43 @@ def to_json(f: Figures) -> dict[str, Any]:
             "recovery_ready_s": _round(f.recovery_ready_s, 2),
             "recovery_changelog_mb": _round(f.recovery_changelog_mb, 1),
         },
+    }
+
+
+def hop_percentiles(hops: Sequence[tuple[float, ...]], q: float) -> list[float]:
+    """Each hop's q-quantile."""
+    return [percentile([h[i] for h in hops], q) for i in range(len(HOP_NAMES))]
+
+
+def tail_means(hops: Sequence[tuple[float, ...]], share: float = TAIL_SHARE) -> list[float]:
+    """Each hop's mean over the slowest `share` of the samples (by their sum): where the
+    tail's time goes."""
+    if not hops:
+        return []
+    slowest = sorted(hops, key=sum)[-max(1, round(len(hops) * share)) :]
+    return [sum(h[i] for h in slowest) / len(slowest) for i in range(len(HOP_NAMES))]
+
+
+def describe_hops(hops: Sequence[tuple[float, ...]]) -> str:
+    """One line: each hop's p50 / p99, and where the slowest 1 % spend their time."""
+    if not hops:
+        return ""
+    p50, p99, tail = hop_percentiles(hops, 0.5), hop_percentiles(hops, 0.99), tail_means(hops)
+    each = ", ".join(
+        f"{name} {a:,.0f} / {b:,.0f}" for name, a, b in zip(HOP_NAMES, p50, p99, strict=True)
+    )
+    slow = ", ".join(f"{name} {t:,.0f}" for name, t in zip(HOP_NAMES, tail, strict=True))
+    return f"by hop, p50 / p99 ms: {each}; the slowest 1 %, mean ms: {slow}"
+
+
+def hops_json(hops: Sequence[tuple[float, ...]]) -> dict[str, dict[str, float | None]]:
+    """Each hop's p50, p99 and mean over the slowest 1 % (ms), for reports/bench.json."""
+    if not hops:
+        return {}
+    p50, p99, tail = hop_percentiles(hops, 0.5), hop_percentiles(hops, 0.99), tail_means(hops)
+    return {
+        name: {"p50": _round(a, 1), "p99": _round(b, 1), "slowest_1pct_mean": _round(t, 1)}
+        for name, a, b, t in zip(HOP_NAMES, p50, p99, tail, strict=True)
     }
 
 
@@ -318,15 +361,22 @@ def latency_row(rate: float | None) -> str:
 
 
 def _latency(
-    lat: Sequence[float], events: int, up: bool, processed: float, wake_late: Sequence[float]
+    lat: Sequence[float],
+    events: int,
+    up: bool,
+    processed: float,
+    wake_late: Sequence[float],
+    hops: Sequence[tuple[float, ...]] = (),
 ) -> str:
     if not lat and not events:
         return "not measured"
     load = "kept up" if up else "did NOT keep up"
+    by_hop = f"; {describe_hops(hops)}" if hops else ""
     return (
         f"p50 **{_num(percentile(lat, 0.5))} ms**, p99 **{_num(percentile(lat, 0.99))} ms**, "
         f"max {_num(max(lat) if lat else None)} ms (n={len(lat):,}; {events:,} "
-        f"events; worker {load}: {_num(processed)} events/s processed)" + _wake_note(wake_late)
+        f"events; worker {load}: {_num(processed)} events/s processed{by_hop})"
+        + _wake_note(wake_late)
     )
 
 
@@ -401,7 +451,12 @@ def render_table(f: Figures) -> str:
         (
             latency_row(f.latency_rate),
             _latency(
-                lat, f.latency_events, f.kept_up, f.latency_processed_rate, f.latency_wake_late_ms
+                lat,
+                f.latency_events,
+                f.kept_up,
+                f.latency_processed_rate,
+                f.latency_wake_late_ms,
+                f.latency_hops_ms,
             ),
         ),
         (
@@ -412,6 +467,7 @@ def render_table(f: Figures) -> str:
                 f.kept_up_high,
                 f.latency_high_processed_rate,
                 f.latency_high_wake_late_ms,
+                f.latency_high_hops_ms,
             ),
         ),
         (

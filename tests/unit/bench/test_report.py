@@ -459,3 +459,18 @@ def test_a_failed_second_latency_run_leaves_the_first_ones_row() -> None:
     assert "2,000 events/s offered | p50 **50 ms**" in table
     lost = render_table(figures(errors={"active_lead": "TimeoutError: worker"}))
     assert "leadq over one lead's events | **FAILED**: TimeoutError: worker |" in lost
+
+
+def test_the_latency_rows_say_where_the_time_goes_by_hop() -> None:
+    # 100 samples: the slowest (1 %) spends its time in the rules hop.
+    hops = [(5.0, 3.0, 2.0)] * 99 + [(6.0, 90.0, 4.0)]
+    f = figures(latency_hops_ms=hops, latency_high_hops_ms=[])
+    table = render_table(f)
+    assert (
+        "by hop, p50 / p99 ms: ingest 5 / 5, rules 3 / 3, to reader 2 / 2; "
+        "the slowest 1 %, mean ms: ingest 6, rules 90, to reader 4"
+    ) in table
+    assert table.count("by hop") == 1  # the second run measured none
+    data = to_json(f)["details"]
+    assert data["latency_hops_ms"]["rules"] == {"p50": 3.0, "p99": 3.0, "slowest_1pct_mean": 90.0}
+    assert data["latency_high_hops_ms"] == {}
