@@ -264,6 +264,14 @@ class BulkRestoreTableManager(TableManager):  # type: ignore[misc]
     client_kwargs: Mapping[str, Any] = {}
     _recovery: BulkRestoreRecovery | None = None
 
+    async def on_start(self) -> None:
+        """faust's start without its first second of sleep, which lets tables be defined
+        after the app starts; leadq defines its tables when it builds the app, and faust
+        refuses a table defined later ("Too late to add tables")."""
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
     @property
     def recovery(self) -> BulkRestoreRecovery:
         """The recovery service (created on first use, as faust's)."""

@@ -6,6 +6,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,23 @@ def test_the_app_recovers_with_the_bulk_restore_and_the_settings_clients(tmp_pat
     recovery = app.tables.recovery
     assert isinstance(recovery, BulkRestoreRecovery)
     assert recovery.client_kwargs["bootstrap_servers"] == ["127.0.0.1:9092"]
+
+
+@pytest.mark.asyncio
+async def test_the_table_manager_starts_without_faust_s_second_of_sleep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = build(settings(tmp_path)).app.tables
+    steps: list[str] = []
+
+    async def step(name: str, *args: Any) -> None:
+        steps.append(name)
+
+    monkeypatch.setattr(manager, "sleep", partial(step, "sleep"))
+    monkeypatch.setattr(manager, "_update_channels", partial(step, "channels"))
+    monkeypatch.setattr(manager.recovery, "start", partial(step, "recovery"))
+    await manager.on_start()
+    assert steps == ["channels", "recovery"]
 
 
 @pytest.mark.asyncio
