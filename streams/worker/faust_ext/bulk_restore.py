@@ -3,6 +3,7 @@ own (per-message) recovery, which then finds nothing, or almost nothing, left to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -28,7 +29,7 @@ STALL_S = 10.0
 MIN_BACKLOG: Final = 250
 # One write to the store per fetch of at most this many bytes of a partition; with one
 # fetch being written while the next is read, this bounds the memory a restore holds.
-FETCH_BYTES: Final = 8 * 1024 * 1024
+FETCH_BYTES: Final = 4 * 1024 * 1024
 FETCH_WAIT_MS: Final = 500
 PROGRESS_EVERY_S: Final = 5.0
 
@@ -163,33 +164,48 @@ async def _restore_one(
     tp = TopicPartition(backlog.tp.topic, backlog.tp.partition)
     moved_at = time.monotonic()
     position = backlog.start
-    while position < backlog.end:
-        rows, now_at = await reader.fetch(tp, position)
-        if not current():
-            await writes.drain()
-            log.info("bulk restore stopped by a rebalance after %s", progress.summary())
-            return False
-        if rows and rows[-1].offset >= backlog.end:
-            rows = [r for r in rows if r.offset < backlog.end]
-        if rows:
-            await writes.put(backlog, rows)
-            progress.tick(backlog)
-        del rows  # not held while the next fetch is read
-        if now_at > position:
-            position, moved_at = now_at, time.monotonic()
-        elif time.monotonic() - moved_at > stall_s:
-            log.warning(
-                "bulk restore of %s[%d] stalled at offset %d of %d for %gs; faust's "
-                "recovery reads the rest",
-                tp.topic,
-                tp.partition,
-                position,
-                backlog.end,
-                stall_s,
-            )
-            return False
+    ahead: asyncio.Task[tuple[Sequence[Row], int]] | None = None
+    try:
+        while position < backlog.end:
+            rows, now_at = await (ahead or reader.fetch(tp, position))
+            ahead = None
+            if not current():
+                await writes.drain()
+                log.info("bulk restore stopped by a rebalance after %s", progress.summary())
+                return False
+            if position < now_at < backlog.end:  # the next fetch runs while this one is written
+                ahead = asyncio.ensure_future(reader.fetch(tp, now_at))
+            if rows and rows[-1].offset >= backlog.end:
+                rows = [r for r in rows if r.offset < backlog.end]
+            if rows:
+                await writes.put(backlog, rows)
+                progress.tick(backlog)
+            del rows  # not held while the next fetch is read
+            if now_at > position:
+                position, moved_at = now_at, time.monotonic()
+            elif time.monotonic() - moved_at > stall_s:
+                log.warning(
+                    "bulk restore of %s[%d] stalled at offset %d of %d for %gs; faust's "
+                    "recovery reads the rest",
+                    tp.topic,
+                    tp.partition,
+                    position,
+                    backlog.end,
+                    stall_s,
+                )
+                return False
+    finally:
+        if ahead is not None:  # stopped early: the fetch ahead is of no use
+            ahead.cancel()
+            ahead.add_done_callback(_retrieved)
     writes.finish(backlog)
     return True
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Take a cancelled fetch's outcome, so that asyncio does not log it as unretrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 class BulkRestoreRecovery(Recovery):  # type: ignore[misc]
