@@ -7,7 +7,13 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import CorruptRecordException, KafkaError, NoError, for_code
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    NoError,
+    OffsetOutOfRangeError,
+    for_code,
+)
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 
@@ -58,7 +64,9 @@ class ChangelogReader:
 
     async def fetch(self, tp: TopicPartition, offset: int) -> tuple[Sequence[Row], int]:
         """The records of one fetch from `offset` on, and the offset to fetch next (the
-        same offset, and no records, if the broker had none within the wait)."""
+        same offset, and no records, if the broker had none within the wait; the log's
+        start, and no records, if the log now starts after `offset`, as a consumer
+        resetting to the earliest offset would)."""
         node = await self._leader(tp)
         request = FetchRequest(
             self.wait_ms,
@@ -71,6 +79,11 @@ class ChangelogReader:
         for _, partitions in response.topics:
             for _, error_code, _, *part_data in partitions:
                 error = for_code(error_code)
+                # part_data from v5 on: last stable offset, log start offset, ...
+                if error is OffsetOutOfRangeError and response.API_VERSION >= 5:
+                    log_start = int(part_data[1])
+                    if log_start > offset:
+                        return [], log_start
                 if error is not NoError:
                     raise error(f"fetching {tp.topic}[{tp.partition}] at {offset}")
                 return unpack(part_data[-1], offset)

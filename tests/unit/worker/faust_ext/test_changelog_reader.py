@@ -1,14 +1,21 @@
-"""Fetched record sets unpacked into changelog records: offsets, tombstones, next offset, CRCs."""
+"""The changelog reader: record sets unpacked (offsets, tombstones, CRCs), fetch answers."""
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from aiokafka.errors import CorruptRecordException
+from aiokafka import TopicPartition
+from aiokafka.errors import (
+    CorruptRecordException,
+    NotLeaderForPartitionError,
+    OffsetOutOfRangeError,
+)
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from streams.worker.faust_ext.changelog_reader import unpack
+from streams.worker.faust_ext.changelog_reader import ChangelogReader, unpack
 
 
 def batch(base: int, rows: list[tuple[bytes, bytes | None]]) -> bytes:
@@ -55,3 +62,55 @@ def test_a_corrupt_batch_raises() -> None:
     data[-3] ^= 0xFF  # a byte of the value
     with pytest.raises(CorruptRecordException):
         unpack(bytes(data), 0)
+
+
+@dataclass
+class Answer:
+    """A fetch response as aiokafka decodes it (v5 on): one partition's fields."""
+
+    error_code: int
+    log_start: int
+    records: bytes
+    API_VERSION: int = 11
+
+    @property
+    def topics(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        # partition, error, highwater, last stable, log start, aborted, replica, records
+        row = (0, self.error_code, 99, 99, self.log_start, None, -1, self.records)
+        return [("changelog", [row])]
+
+
+def reader_answering(answer: Answer, monkeypatch: pytest.MonkeyPatch) -> ChangelogReader:
+    reader = ChangelogReader({"bootstrap_servers": "127.0.0.1:1"}, 1 << 20, 10)
+    monkeypatch.setattr(reader.client.cluster, "leader_for_partition", lambda tp: 1)
+
+    async def send(node: int, request: Any) -> Answer:
+        return answer
+
+    monkeypatch.setattr(reader.client, "send", send)
+    return reader
+
+
+@pytest.mark.asyncio
+async def test_a_fetch_below_the_log_start_moves_to_the_log_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = reader_answering(Answer(OffsetOutOfRangeError.errno, 40, b""), monkeypatch)
+    assert await reader.fetch(TopicPartition("changelog", 0), 0) == ([], 40)
+
+
+@pytest.mark.asyncio
+async def test_a_fetch_error_of_the_broker_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = reader_answering(Answer(NotLeaderForPartitionError.errno, 0, b""), monkeypatch)
+    with pytest.raises(NotLeaderForPartitionError):
+        await reader.fetch(TopicPartition("changelog", 0), 0)
+
+
+@pytest.mark.asyncio
+async def test_a_fetch_hands_out_its_records_and_the_next_offset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = reader_answering(Answer(0, 0, batch(5, [(b"a", b"1"), (b"b", b"2")])), monkeypatch)
+    rows, following = await reader.fetch(TopicPartition("changelog", 0), 5)
+    assert [(r.offset, r.key) for r in rows] == [(5, b"a"), (6, b"b")]
+    assert following == 7
