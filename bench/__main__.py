@@ -408,7 +408,8 @@ async def measure_recovery(env: BenchEnv, opts: Options) -> RecoveryResult:
     say(
         f"recovery of {recovery.leads:,} leads (changelog {recovery.changelog_bytes / 1e6:,.0f} "
         f"MB): ready after {recovery.ready_s:.1f}s, resumed after {recovery.resume_s:.1f}s, "
-        f"peak RSS {recovery.peak_rss_mb or 0:.0f} MB"
+        f"peak RSS {recovery.peak_rss_mb or 0:.0f} MB, worker CPU until ready "
+        f"{recovery.ready_cpu_s or 0:.1f}s"
     )
     return recovery
 

@@ -252,6 +252,16 @@ def vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds (user and system, all threads) a live process has used, from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def read_range(
     settings: Settings, starts: dict[TopicPartition, int], ends: dict[TopicPartition, int]
 ) -> list[bytes]:

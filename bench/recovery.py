@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import OffsetWatch, say, vm_hwm_mb
+from bench.common import OffsetWatch, cpu_s, say, vm_hwm_mb
 from bench.preload import send_fast
 from bench.worker import launch
 from schemas.decode import Rejection, TopicKind, decode
@@ -59,6 +59,7 @@ class RecoveryResult:
     resume_s: float
     peak_rss_mb: float | None
     store: str
+    ready_cpu_s: float | None = None  # the worker's CPU seconds until its ready line
 
     @property
     def restore_rate(self) -> float:
@@ -188,6 +189,7 @@ async def run_recovery(
     write_s, size = await write_changelog(settings, templates, leads)
     say(f"recovery: changelog holds {leads:,} leads ({size / 1e6:,.0f} MB); starting a worker")
     launched = await launch(settings, ready_timeout=READY_TIMEOUT_S)
+    ready_cpu = cpu_s(launched.pid)
     try:
         say(f"recovery: worker ready after {launched.startup_s:.1f}s; sending a probe event")
         await _send_probe(settings, probe)
@@ -214,6 +216,7 @@ async def run_recovery(
         resume_s=resumed_at - launched.spawned_at,
         peak_rss_mb=peak,
         store=settings.store,
+        ready_cpu_s=ready_cpu,
     )
 
 

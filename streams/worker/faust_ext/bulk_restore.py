@@ -3,17 +3,21 @@ own (per-message) recovery, which then finds nothing, or almost nothing, left to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
+
+from streams.worker.faust_ext.changelog_reader import ChangelogReader
+from streams.worker.faust_ext.restore_writes import RestoreWrites, Row
 
 log = logging.getLogger(__name__)
 # A restore fetches continuously; a partition without progress for this long is left to
@@ -21,33 +25,13 @@ log = logging.getLogger(__name__)
 STALL_S = 10.0
 
 # Below this many records in all, faust's own path (about 120 µs a record) is about as
-# quick as starting a consumer, fetching and stopping it (20-30 ms on a local broker).
+# quick as connecting a client, fetching and closing it (20-30 ms on a local broker).
 MIN_BACKLOG: Final = 250
-# One write to the store per fetched batch of at most this many records of a partition;
-# with the fetch size below, this bounds the memory a restore holds at any time.
-BATCH_RECORDS: Final = 10_000
-FETCH_BYTES: Final = 8 * 1024 * 1024
+# One write to the store per fetch of at most this many bytes of a partition; with one
+# fetch being written while the next is read, this bounds the memory a restore holds.
+FETCH_BYTES: Final = 4 * 1024 * 1024
 FETCH_WAIT_MS: Final = 500
 PROGRESS_EVERY_S: Final = 5.0
-
-
-class ChangelogRecord:
-    """One changelog record, shaped as faust's stores read a recovery event (`event.key`,
-    `event.value`, `event.message.tp/partition/offset/key/value`), without faust's Event."""
-
-    __slots__ = ("key", "offset", "partition", "tp", "value")
-
-    def __init__(self, tp: TP, offset: int, key: bytes | None, value: bytes | None) -> None:
-        self.tp = tp
-        self.partition: int = tp.partition
-        self.offset = offset
-        self.key = key
-        self.value = value
-
-    @property
-    def message(self) -> ChangelogRecord:
-        """The record itself: faust's stores read the message fields through `event.message`."""
-        return self
 
 
 @dataclass
@@ -99,18 +83,6 @@ def backlogs(
     return found
 
 
-def apply_batch(
-    backlog: Backlog, records: Sequence[ChangelogRecord], offsets: MutableMapping[TP, int]
-) -> None:
-    """Write records (tombstones delete) through the table's store, then record the last
-    offset they cover: in the store (faust's apply_changelog_batch persists it after the
-    data) and in faust's recovery offsets. An interruption never leaves an offset beyond
-    what was written; a batch written again is harmless (the last value of a key wins)."""
-    backlog.table.apply_changelog_batch(records)
-    offsets[backlog.tp] = records[-1].offset
-    backlog.restored += len(records)
-
-
 class Progress:
     """INFO lines while a restore runs: every PROGRESS_EVERY_S seconds, and a summary."""
 
@@ -145,40 +117,70 @@ class Progress:
         )
 
 
+class Reader(Protocol):
+    """Fetches a changelog partition's records (see changelog_reader.ChangelogReader)."""
+
+    async def fetch(self, tp: TopicPartition, offset: int) -> tuple[Sequence[Row], int]: ...
+
+
 async def restore(
-    consumer: AIOKafkaConsumer,
+    reader: Reader,
     items: Sequence[Backlog],
     offsets: MutableMapping[TP, int],
     current: Callable[[], bool],
     stall_s: float,
+    writes: RestoreWrites | None = None,
 ) -> bool:
-    """Read each backlog with a started, group-less consumer, one partition at a time (only
-    one store takes writes at once), and apply it in batches. Stops, returning False, as
-    soon as `current()` turns false (a rebalance began) or a partition makes no progress
-    for `stall_s` seconds; what was applied up to then stays, with its offsets."""
+    """Read each backlog with a started reader, one partition at a time (only
+    one store takes writes at once), and apply it in batches, each written while the next
+    is fetched. Stops, returning False, as soon as `current()` turns false (a rebalance
+    began) or a partition makes no progress for `stall_s` seconds; what was applied up to
+    then stays, with its offsets. Without `writes`, it makes its own and closes it."""
+    if writes is None:
+        writes = RestoreWrites(offsets)
+        try:
+            return await restore(reader, items, offsets, current, stall_s, writes)
+        finally:
+            writes.close()
     progress = Progress(items)
-    for backlog in items:
-        tp = TopicPartition(backlog.tp.topic, backlog.tp.partition)
-        consumer.assign([tp])
-        consumer.seek(tp, backlog.start)
-        moved_at = time.monotonic()
-        position = backlog.start
+    try:
+        for backlog in items:
+            if not await _restore_one(reader, backlog, writes, progress, current, stall_s):
+                return False
+    finally:
+        await writes.drain()
+    log.info("bulk restore: %s", progress.summary())
+    return True
+
+
+async def _restore_one(
+    reader: Reader,
+    backlog: Backlog,
+    writes: RestoreWrites,
+    progress: Progress,
+    current: Callable[[], bool],
+    stall_s: float,
+) -> bool:
+    tp = TopicPartition(backlog.tp.topic, backlog.tp.partition)
+    moved_at = time.monotonic()
+    position = backlog.start
+    ahead: asyncio.Task[tuple[Sequence[Row], int]] | None = None
+    try:
         while position < backlog.end:
-            fetched = await consumer.getmany(
-                tp, timeout_ms=FETCH_WAIT_MS, max_records=BATCH_RECORDS
-            )
+            rows, now_at = await (ahead or reader.fetch(tp, position))
+            ahead = None
             if not current():
+                await writes.drain()
                 log.info("bulk restore stopped by a rebalance after %s", progress.summary())
                 return False
-            records = [
-                ChangelogRecord(backlog.tp, r.offset, r.key, r.value)
-                for r in fetched.get(tp, ())
-                if r.offset < backlog.end
-            ]
-            if records:
-                apply_batch(backlog, records, offsets)
+            if position < now_at < backlog.end:  # the next fetch runs while this one is written
+                ahead = asyncio.ensure_future(reader.fetch(tp, now_at))
+            if rows and rows[-1].offset >= backlog.end:
+                rows = [r for r in rows if r.offset < backlog.end]
+            if rows:
+                await writes.put(backlog, rows)
                 progress.tick(backlog)
-            now_at = await consumer.position(tp)
+            del rows  # not held while the next fetch is read
             if now_at > position:
                 position, moved_at = now_at, time.monotonic()
             elif time.monotonic() - moved_at > stall_s:
@@ -192,8 +194,18 @@ async def restore(
                     stall_s,
                 )
                 return False
-    log.info("bulk restore: %s", progress.summary())
+    finally:
+        if ahead is not None:  # stopped early: the fetch ahead is of no use
+            ahead.cancel()
+            ahead.add_done_callback(_retrieved)
+    writes.finish(backlog)
     return True
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Take a cancelled fetch's outcome, so that asyncio does not log it as unretrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 class BulkRestoreRecovery(Recovery):  # type: ignore[misc]
@@ -226,7 +238,7 @@ class BulkRestoreRecovery(Recovery):  # type: ignore[misc]
         await super()._wait(coro, timeout=timeout)
 
     async def bulk_restore(self, tps: set[TP], offsets: Any) -> None:
-        """Restore the partitions' backlogs, if there is enough to be worth a consumer."""
+        """Restore the partitions' backlogs, if there is enough to be worth a client."""
         app = self.app
         if app.in_transaction or app.tracer is not None:
             return  # aborted transactions and traced steps: faust's path
@@ -234,33 +246,32 @@ class BulkRestoreRecovery(Recovery):  # type: ignore[misc]
         if sum(b.total for b in items) < MIN_BACKLOG:
             return
         rebalances = app.rebalancing_count
-        consumer = AIOKafkaConsumer(
-            **self.client_kwargs,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=FETCH_BYTES,
-            fetch_max_bytes=FETCH_BYTES,
-        )
+        reader = ChangelogReader(self.client_kwargs, FETCH_BYTES, FETCH_WAIT_MS)
         log.info(
             "bulk restore of %s records from %d changelog partitions",
             f"{sum(b.total for b in items):,}",
             len(items),
         )
+        writes = RestoreWrites(offsets)
         try:
-            await consumer.start()
             try:
-                await restore(
-                    consumer,
-                    items,
-                    offsets,
-                    lambda: app.rebalancing_count == rebalances and not self.should_stop,
-                    STALL_S,
-                )
-            finally:
-                await consumer.stop()
-        except Exception as exc:  # faust's recovery would stop for good; its path still works
-            log.warning("bulk restore failed (%r); faust's recovery reads the rest", exc)
+                await reader.start()
+                try:
+                    await restore(
+                        reader,
+                        items,
+                        offsets,
+                        lambda: app.rebalancing_count == rebalances and not self.should_stop,
+                        STALL_S,
+                        writes,
+                    )
+                finally:
+                    await reader.stop()
+            except Exception as exc:  # faust's recovery would stop for good; its path works
+                log.warning("bulk restore failed (%r); faust's recovery reads the rest", exc)
+        finally:
+            # Before faust (or anything) writes again with the WAL; a failed flush raises.
+            writes.close()
 
 
 class BulkRestoreTableManager(TableManager):  # type: ignore[misc]
@@ -268,6 +279,14 @@ class BulkRestoreTableManager(TableManager):  # type: ignore[misc]
 
     client_kwargs: Mapping[str, Any] = {}
     _recovery: BulkRestoreRecovery | None = None
+
+    async def on_start(self) -> None:
+        """faust's start without its first second of sleep, which lets tables be defined
+        after the app starts; leadq defines its tables when it builds the app, and faust
+        refuses a table defined later ("Too late to add tables")."""
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
     @property
     def recovery(self) -> BulkRestoreRecovery:
@@ -285,7 +304,7 @@ class BulkRestoreTableManager(TableManager):  # type: ignore[misc]
 
 
 def table_manager(client_kwargs: Mapping[str, Any]) -> type[BulkRestoreTableManager]:
-    """The class to pass as faust's `TableManager` setting; its restore consumer connects
+    """The class to pass as faust's `TableManager` setting; its restore client connects
     with these aiokafka keyword arguments (see streams.worker.kafka_clients)."""
 
     class Manager(BulkRestoreTableManager):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import os
+import time
 
 import pytest
 
-from bench.common import frozen_heap
+from bench.common import cpu_s, frozen_heap
 
 
 def test_a_frozen_heap_is_thawed_afterwards_and_the_collector_keeps_running() -> None:
@@ -32,3 +34,16 @@ def test_the_latency_runs_collector_is_off_while_timing_and_on_again_after() -> 
     assert seen[0][1] is False
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+
+
+def test_cpu_seconds_of_a_live_process_grow_and_a_gone_one_has_none() -> None:
+    pid = os.getpid()
+    before = cpu_s(pid)
+    assert before is not None
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    after = cpu_s(pid)
+    assert after is not None
+    assert after > before
+    assert cpu_s(2**22 + 1) is None  # above Linux's largest pid

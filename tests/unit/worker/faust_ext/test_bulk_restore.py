@@ -6,6 +6,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,11 @@ from streams.worker.app import build
 from streams.worker.faust_ext.bulk_restore import (
     Backlog,
     BulkRestoreRecovery,
-    ChangelogRecord,
-    apply_batch,
     backlogs,
     bulk_capable,
     restore,
 )
+from streams.worker.faust_ext.restore_writes import ChangelogRecord, RestoreWrites
 
 CHANGELOG = "u.leadq-lead-state-changelog"
 STORES = ["rocksdb://", "memory://"]
@@ -58,11 +58,32 @@ def test_the_app_recovers_with_the_bulk_restore_and_the_settings_clients(tmp_pat
     assert recovery.client_kwargs["bootstrap_servers"] == ["127.0.0.1:9092"]
 
 
-def test_a_batch_is_stored_with_its_offset_and_tombstones_delete(table: Any) -> None:
+@pytest.mark.asyncio
+async def test_the_table_manager_starts_without_faust_s_second_of_sleep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = build(settings(tmp_path)).app.tables
+    steps: list[str] = []
+
+    async def step(name: str, *args: Any) -> None:
+        steps.append(name)
+
+    monkeypatch.setattr(manager, "sleep", partial(step, "sleep"))
+    monkeypatch.setattr(manager, "_update_channels", partial(step, "channels"))
+    monkeypatch.setattr(manager.recovery, "start", partial(step, "recovery"))
+    await manager.on_start()
+    assert steps == ["channels", "recovery"]
+
+
+@pytest.mark.asyncio
+async def test_a_batch_is_stored_with_its_offset_and_tombstones_delete(table: Any) -> None:
     tp = TP(CHANGELOG, 2)
     backlog = Backlog(tp, table, start=5, end=8)
     offsets: dict[TP, int] = {}
-    apply_batch(backlog, records(tp, [(5, b"a", b"1"), (6, b"b", b"2"), (7, b"a", None)]), offsets)
+    writes = RestoreWrites(offsets)
+    await writes.put(backlog, records(tp, [(5, b"a", b"1"), (6, b"b", b"2"), (7, b"a", None)]))
+    await writes.drain()
+    writes.close()
     assert stored(table, 2, b"a") is None
     assert stored(table, 2, b"b") == b"2"
     assert offsets == {tp: 7}
@@ -104,34 +125,19 @@ def test_a_table_with_a_changelog_callback_is_left_to_faust(tmp_path: Path) -> N
 
 @dataclass
 class FakeChangelog:
-    """A stand-in for a group-less aiokafka consumer over fixed partitions: it hands out at
-    most `fetch` records a call from the position, as aiokafka does after assign and seek."""
+    """A stand-in for the changelog reader over fixed partitions: it hands out at most
+    `per_fetch` records a call from the offset asked for, and the offset after them."""
 
     logs: dict[int, list[ConsumerRecord[bytes, bytes]]]
-    fetch: int = 3
-    positions: dict[TopicPartition, int] = field(default_factory=dict)
-    assigned: list[TopicPartition] = field(default_factory=list)
+    per_fetch: int = 3
+    asked: list[tuple[TopicPartition, int]] = field(default_factory=list)
 
-    def assign(self, tps: list[TopicPartition]) -> None:
-        self.assigned = list(tps)
-
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.positions[tp] = offset
-
-    async def getmany(
-        self, *tps: TopicPartition, timeout_ms: int, max_records: int
-    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
-        out = {}
-        for tp in tps:
-            at = self.positions[tp]
-            batch = [r for r in self.logs[tp.partition] if r.offset >= at][: self.fetch]
-            if batch:
-                self.positions[tp] = batch[-1].offset + 1
-                out[tp] = batch
-        return out
-
-    async def position(self, tp: TopicPartition) -> int:
-        return self.positions[tp]
+    async def fetch(
+        self, tp: TopicPartition, offset: int
+    ) -> tuple[list[ConsumerRecord[bytes, bytes]], int]:
+        self.asked.append((tp, offset))
+        batch = [r for r in self.logs[tp.partition] if r.offset >= offset][: self.per_fetch]
+        return batch, batch[-1].offset + 1 if batch else offset
 
 
 def changelog(count: int, first: int = 0) -> list[ConsumerRecord[bytes, bytes]]:
