@@ -12,7 +12,7 @@ from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
 from streams.core.ruleset import Disqualifier, Ruleset, SignalCondition
 from streams.core.sla import SlaEvent
 from streams.core.sla_state import next_sla_ms, on_changes, on_event, on_tick
-from streams.core.state import Hit, LeadState
+from streams.core.state import Hit, LeadState, SlaClock
 
 ANONYMOUS_PREFIX = "anon:"
 # An anonymous visitor keeps at most this many events for the lead it may turn out to be.
@@ -25,6 +25,10 @@ MAX_SEEN = 1000
 MAX_HITS_PER_SIGNAL = 32
 # Positive points are negligible after this many half-lives (2**-30 of their value).
 NEGLIGIBLE_HALF_LIVES = 30
+# next_due_ms remembers the SLA due time of at most this many running clocks: a clock
+# mostly stays the same object from event to event, and its deadlines (business hours in
+# a time zone) cost some 50 µs to work out.
+SLA_DUE_MEMO = 10_000
 
 
 def routing_key(event: LeadEvent) -> str:
@@ -96,6 +100,8 @@ class Qualifier:
         # The disqualifiers and stage criteria with what their structure tells up front.
         self._disqualifiers = [(rule, Judged.of(rule.when)) for rule in rules.disqualify]
         self._criteria = {stage: Judged.of(rule.criteria) for stage, rule in rules.stages.items()}
+        # (lead key, SLA clock) -> next_sla_ms of it (see next_due_ms).
+        self._sla_due: dict[tuple[str, SlaClock], int | None] = {}
 
     # -- the core functions -----------------------------------------------------------
 
@@ -186,10 +192,23 @@ class Qualifier:
         """The time at which tick() will next have something to do, if ever: a time-driven
         change (event time) or an SLA event."""
         due = demotion_ms(self.rules, state)
-        times = [] if due is None else [due + self.lateness_ms]
-        if (sla_ms := next_sla_ms(self.sla, state)) is not None:
-            times.append(sla_ms)
-        return min(times, default=None)
+        sla_ms = None if state.sla is None else self._next_sla_ms(state)
+        if due is None:
+            return sla_ms
+        due += self.lateness_ms
+        return due if sla_ms is None else min(due, sla_ms)
+
+    def _next_sla_ms(self, state: LeadState) -> int | None:
+        """next_sla_ms, remembered by the lead's key and clock (a function of those alone)."""
+        assert state.sla is not None
+        memo = self._sla_due
+        entry = (state.key, state.sla)
+        if entry in memo:
+            return memo[entry]
+        due = memo[entry] = next_sla_ms(self.sla, state)
+        if len(memo) > SLA_DUE_MEMO:
+            del memo[next(iter(memo))]
+        return due
 
     def fold(self, events: Iterable[LeadEvent], key: str) -> tuple[LeadState, list[StageChanged]]:
         """Apply a sequence of events to a fresh state (tests, backtests, references)."""
