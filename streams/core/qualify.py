@@ -132,7 +132,9 @@ class Qualifier:
             state, change = step
             changes.append(change)
         state, left = on_changes(self.sla, state, changes[entered:], seen)
-        return Decision(self._prune(state), tuple(changes), sla=(*sla, *worked, *left))
+        # _record kept the recent event ids for the clock, which has not moved since.
+        pruned = self._prune(state, seen_recent=True)
+        return Decision(pruned, tuple(changes), sla=(*sla, *worked, *left))
 
     def apply(self, state: LeadState, event: LeadEvent) -> tuple[LeadState, list[StageChanged]]:
         """process() for one key, without forwarding or rejections (a rejected event
@@ -274,10 +276,11 @@ class Qualifier:
             clock_ms=clock,
         )
 
-    def _prune(self, state: LeadState) -> LeadState:
+    def _prune(self, state: LeadState, seen_recent: bool = False) -> LeadState:
         """Drop what can no longer count: hits before the current epoch or outside every
-        window (plus lateness), and old event ids (the same state when nothing is dropped)."""
-        seen = self._recent(state.seen, state.clock_ms)
+        window (plus lateness), and old event ids (the same state when nothing is dropped;
+        seen_recent: the ids are those _recent keeps at the state's clock already)."""
+        seen = state.seen if seen_recent else self._recent(state.seen, state.clock_ms)
         hits = self._current_hits(state)
         if seen is state.seen and hits is state.hits:
             return state
@@ -387,7 +390,11 @@ class Qualifier:
     ) -> tuple[Disqualifier, Met, View] | None:
         """The first disqualifier that holds at some moment, why, and the latest such
         moment."""
+        hits = state.hits
         for rule, judged in self._disqualifiers:
+            needs = judged.needs  # most rules need a signal the lead has no hit of
+            if needs is not None and needs.isdisjoint(hits):
+                continue
             if found := judged.latest(state, views):
                 return rule, *found
         return None
