@@ -8,7 +8,7 @@ from typing import Literal
 
 from streams.core.decay import demotion_ms
 from streams.core.evaluate import Judged, Met, PropertyTests, View, passes, unique_reasons
-from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
+from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms, slot_setters
 from streams.core.ruleset import Disqualifier, Ruleset, SignalCondition
 from streams.core.sla import SlaEvent
 from streams.core.sla_state import next_sla_ms, on_changes, on_event, on_tick
@@ -134,7 +134,7 @@ class Qualifier:
         state, left = on_changes(self.sla, state, changes[entered:], seen)
         # _record kept the recent event ids for the clock, which has not moved since.
         pruned = self._prune(state, seen_recent=True)
-        return Decision(pruned, tuple(changes), sla=(*sla, *worked, *left))
+        return _decided(pruned, tuple(changes), (*sla, *worked, *left))
 
     def apply(self, state: LeadState, event: LeadEvent) -> tuple[LeadState, list[StageChanged]]:
         """process() for one key, without forwarding or rejections (a rejected event
@@ -449,6 +449,24 @@ class Qualifier:
         if at_ms is None and self.time_dependent:
             at_ms = state.clock_ms
         return View(self.rules, state, at_ms).scores()
+
+
+_DECISION_SLOTS = slot_setters(Decision, ("state", "changes", "forward", "rejection", "sla"))
+
+
+def _decided(
+    state: LeadState, changes: tuple[StageChanged, ...], sla: tuple[SlaEvent, ...]
+) -> Decision:
+    """Decision(state, changes, sla=sla), built slot by slot (see slot_setters): every
+    event makes one."""
+    decision = object.__new__(Decision)
+    set_state, set_changes, set_forward, set_rejection, set_sla = _DECISION_SLOTS
+    set_state(decision, state)
+    set_changes(decision, changes)
+    set_forward(decision, ())
+    set_rejection(decision, None)
+    set_sla(decision, sla)
+    return decision
 
 
 def _already_seen(state: LeadState, event_id: str) -> bool:
