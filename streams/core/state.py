@@ -128,13 +128,15 @@ class LeadState:
                 sig: [[h.event_id, h.at_ms, h.points] for h in hs] for sig, hs in self.hits.items()
             },
         }
-        optional = {
-            "epoch_start_ms": self.epoch_start_ms,
-            "clock_ms": self.clock_ms,
-            "stage_at_ms": self.stage_at_ms,
-            "linked_to": self.linked_to,
-        }
-        out.update({k: v for k, v in optional.items() if v is not None})
+        # The optional fields, in this order, when set.
+        if self.epoch_start_ms is not None:
+            out["epoch_start_ms"] = self.epoch_start_ms
+        if self.clock_ms is not None:
+            out["clock_ms"] = self.clock_ms
+        if self.stage_at_ms is not None:
+            out["stage_at_ms"] = self.stage_at_ms
+        if self.linked_to is not None:
+            out["linked_to"] = self.linked_to
         if self.profile:
             out["profile"] = self.profile
             out["profile_at_ms"] = self.profile_at_ms
