@@ -132,7 +132,15 @@ class View:
         return _combine(parts)
 
     def _any(self, cond: AnyCondition) -> Met | None:
-        met = [p for p in map(self.holds, cond.any) if p is not None]
+        hits = self.hits
+        met: list[Met] = []
+        for part in cond.any:
+            # A signal without a hit at this moment does not hold (as _signal says), and
+            # most parts of an `any` are such signals: passed over without the calls.
+            if type(part) is SignalCondition and not hits.get(part.signal):
+                continue
+            if (holds := self.holds(part)) is not None:
+                met.append(holds)
         return _combine(met) if met else None
 
     def _not(self, cond: NotCondition) -> Met | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -45,6 +45,69 @@ class LeadEvent:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at_ms", to_ms(self.occurred_at))
+
+
+def slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, object], None], ...]:
+    """The setters of a slotted class's fields: a frozen dataclass's __init__ sets each field
+    through object.__setattr__, at about twice the cost of setting its slot directly."""
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_ORIGIN_SLOTS = slot_setters(EventOrigin, ("topic", "partition", "offset", "produced_ms"))
+_EVENT_SLOTS = slot_setters(
+    LeadEvent,
+    (
+        "event_id",
+        "type",
+        "occurred_at",
+        "lead_id",
+        "anonymous_id",
+        "properties",
+        "merged_from",
+        "origin",
+        "at_ms",
+    ),
+)
+
+
+def event_origin(
+    topic: str, partition: int, offset: int, produced_ms: int | None = None
+) -> EventOrigin:
+    """EventOrigin(topic, partition, offset, produced_ms), built at half the cost (the
+    decoders make one for every event)."""
+    origin = object.__new__(EventOrigin)
+    set_topic, set_partition, set_offset, set_produced = _ORIGIN_SLOTS
+    set_topic(origin, topic)
+    set_partition(origin, partition)
+    set_offset(origin, offset)
+    set_produced(origin, produced_ms)
+    return origin
+
+
+def lead_event(
+    event_id: str,
+    type_: str,
+    occurred_at: datetime,
+    lead_id: str | None,
+    anonymous_id: str | None,
+    properties: Mapping[str, Any],
+    merged_from: str | None,
+    origin: EventOrigin | None,
+) -> LeadEvent:
+    """LeadEvent(...) with every field given, built at half the cost (the decoders make one
+    for every event)."""
+    event = object.__new__(LeadEvent)
+    s_id, s_type, s_at, s_lead, s_anon, s_props, s_merged, s_origin, s_ms = _EVENT_SLOTS
+    s_id(event, event_id)
+    s_type(event, type_)
+    s_at(event, occurred_at)
+    s_lead(event, lead_id)
+    s_anon(event, anonymous_id)
+    s_props(event, properties)
+    s_merged(event, merged_from)
+    s_origin(event, origin)
+    s_ms(event, to_ms(occurred_at))
+    return event
 
 
 def from_ms(at_ms: int) -> datetime:

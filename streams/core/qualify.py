@@ -8,11 +8,11 @@ from typing import Literal
 
 from streams.core.decay import demotion_ms
 from streams.core.evaluate import Judged, Met, PropertyTests, View, passes, unique_reasons
-from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms
+from streams.core.events import LeadEvent, Reason, Stage, StageChanged, from_ms, slot_setters
 from streams.core.ruleset import Disqualifier, Ruleset, SignalCondition
 from streams.core.sla import SlaEvent
 from streams.core.sla_state import next_sla_ms, on_changes, on_event, on_tick
-from streams.core.state import Hit, LeadState
+from streams.core.state import Hit, LeadState, SlaClock
 
 ANONYMOUS_PREFIX = "anon:"
 # An anonymous visitor keeps at most this many events for the lead it may turn out to be.
@@ -25,6 +25,10 @@ MAX_SEEN = 1000
 MAX_HITS_PER_SIGNAL = 32
 # Positive points are negligible after this many half-lives (2**-30 of their value).
 NEGLIGIBLE_HALF_LIVES = 30
+# next_due_ms remembers the SLA due time of at most this many running clocks: a clock
+# mostly stays the same object from event to event, and its deadlines (business hours in
+# a time zone) cost some 50 µs to work out.
+SLA_DUE_MEMO = 10_000
 
 
 def routing_key(event: LeadEvent) -> str:
@@ -96,6 +100,8 @@ class Qualifier:
         # The disqualifiers and stage criteria with what their structure tells up front.
         self._disqualifiers = [(rule, Judged.of(rule.when)) for rule in rules.disqualify]
         self._criteria = {stage: Judged.of(rule.criteria) for stage, rule in rules.stages.items()}
+        # (lead key, SLA clock) -> next_sla_ms of it (see next_due_ms).
+        self._sla_due: dict[tuple[str, SlaClock], int | None] = {}
 
     # -- the core functions -----------------------------------------------------------
 
@@ -126,7 +132,9 @@ class Qualifier:
             state, change = step
             changes.append(change)
         state, left = on_changes(self.sla, state, changes[entered:], seen)
-        return Decision(self._prune(state), tuple(changes), sla=(*sla, *worked, *left))
+        # _record kept the recent event ids for the clock, which has not moved since.
+        pruned = self._prune(state, seen_recent=True)
+        return _decided(pruned, tuple(changes), (*sla, *worked, *left))
 
     def apply(self, state: LeadState, event: LeadEvent) -> tuple[LeadState, list[StageChanged]]:
         """process() for one key, without forwarding or rejections (a rejected event
@@ -186,10 +194,23 @@ class Qualifier:
         """The time at which tick() will next have something to do, if ever: a time-driven
         change (event time) or an SLA event."""
         due = demotion_ms(self.rules, state)
-        times = [] if due is None else [due + self.lateness_ms]
-        if (sla_ms := next_sla_ms(self.sla, state)) is not None:
-            times.append(sla_ms)
-        return min(times, default=None)
+        sla_ms = None if state.sla is None else self._next_sla_ms(state)
+        if due is None:
+            return sla_ms
+        due += self.lateness_ms
+        return due if sla_ms is None else min(due, sla_ms)
+
+    def _next_sla_ms(self, state: LeadState) -> int | None:
+        """next_sla_ms, remembered by the lead's key and clock (a function of those alone)."""
+        assert state.sla is not None
+        memo = self._sla_due
+        entry = (state.key, state.sla)
+        if entry in memo:
+            return memo[entry]
+        due = memo[entry] = next_sla_ms(self.sla, state)
+        if len(memo) > SLA_DUE_MEMO:
+            del memo[next(iter(memo))]
+        return due
 
     def fold(self, events: Iterable[LeadEvent], key: str) -> tuple[LeadState, list[StageChanged]]:
         """Apply a sequence of events to a fresh state (tests, backtests, references)."""
@@ -255,10 +276,11 @@ class Qualifier:
             clock_ms=clock,
         )
 
-    def _prune(self, state: LeadState) -> LeadState:
+    def _prune(self, state: LeadState, seen_recent: bool = False) -> LeadState:
         """Drop what can no longer count: hits before the current epoch or outside every
-        window (plus lateness), and old event ids (the same state when nothing is dropped)."""
-        seen = self._recent(state.seen, state.clock_ms)
+        window (plus lateness), and old event ids (the same state when nothing is dropped;
+        seen_recent: the ids are those _recent keeps at the state's clock already)."""
+        seen = state.seen if seen_recent else self._recent(state.seen, state.clock_ms)
         hits = self._current_hits(state)
         if seen is state.seen and hits is state.hits:
             return state
@@ -368,7 +390,11 @@ class Qualifier:
     ) -> tuple[Disqualifier, Met, View] | None:
         """The first disqualifier that holds at some moment, why, and the latest such
         moment."""
+        hits = state.hits
         for rule, judged in self._disqualifiers:
+            needs = judged.needs  # most rules need a signal the lead has no hit of
+            if needs is not None and needs.isdisjoint(hits):
+                continue
             if found := judged.latest(state, views):
                 return rule, *found
         return None
@@ -423,6 +449,24 @@ class Qualifier:
         if at_ms is None and self.time_dependent:
             at_ms = state.clock_ms
         return View(self.rules, state, at_ms).scores()
+
+
+_DECISION_SLOTS = slot_setters(Decision, ("state", "changes", "forward", "rejection", "sla"))
+
+
+def _decided(
+    state: LeadState, changes: tuple[StageChanged, ...], sla: tuple[SlaEvent, ...]
+) -> Decision:
+    """Decision(state, changes, sla=sla), built slot by slot (see slot_setters): every
+    event makes one."""
+    decision = object.__new__(Decision)
+    set_state, set_changes, set_forward, set_rejection, set_sla = _DECISION_SLOTS
+    set_state(decision, state)
+    set_changes(decision, changes)
+    set_forward(decision, ())
+    set_rejection(decision, None)
+    set_sla(decision, sla)
+    return decision
 
 
 def _already_seen(state: LeadState, event_id: str) -> bool:

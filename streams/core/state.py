@@ -3,10 +3,10 @@ the running SLA clock."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from streams.core.events import EventOrigin, LeadEvent, Stage, from_ms
+from streams.core.events import EventOrigin, LeadEvent, Stage, from_ms, slot_setters
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,25 +80,42 @@ class LeadState:
     ) -> LeadState:
         """This state with what recording an event changes (ids, hits, profile, clock).
 
-        Built field by field, as dataclasses.replace would (at half its cost: it is done
-        for every event)."""
-        return LeadState(
-            key=self.key,
-            stage=self.stage,
-            sequence=self.sequence,
-            seen=seen,
-            hits=hits,
-            profile=profile,
-            profile_at_ms=profile_at_ms,
-            epoch_start_ms=self.epoch_start_ms,
-            disqualified_at_ms=self.disqualified_at_ms,
-            disqualification_reason=self.disqualification_reason,
-            clock_ms=clock_ms,
-            stage_at_ms=self.stage_at_ms,
-            linked_to=self.linked_to,
-            held=self.held,
-            sla=self.sla,
-        )
+        Built slot by slot: as dataclasses.replace would, at a third of its cost (it is
+        done for every event)."""
+        new = object.__new__(LeadState)
+        (
+            s_key,
+            s_stage,
+            s_sequence,
+            s_seen,
+            s_hits,
+            s_profile,
+            s_profile_at,
+            s_epoch,
+            s_dq_at,
+            s_dq_reason,
+            s_clock,
+            s_stage_at,
+            s_linked,
+            s_held,
+            s_sla,
+        ) = _STATE_SLOTS
+        s_key(new, self.key)
+        s_stage(new, self.stage)
+        s_sequence(new, self.sequence)
+        s_seen(new, seen)
+        s_hits(new, hits)
+        s_profile(new, profile)
+        s_profile_at(new, profile_at_ms)
+        s_epoch(new, self.epoch_start_ms)
+        s_dq_at(new, self.disqualified_at_ms)
+        s_dq_reason(new, self.disqualification_reason)
+        s_clock(new, clock_ms)
+        s_stage_at(new, self.stage_at_ms)
+        s_linked(new, self.linked_to)
+        s_held(new, self.held)
+        s_sla(new, self.sla)
+        return new
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form for the table and its changelog."""
@@ -111,13 +128,15 @@ class LeadState:
                 sig: [[h.event_id, h.at_ms, h.points] for h in hs] for sig, hs in self.hits.items()
             },
         }
-        optional = {
-            "epoch_start_ms": self.epoch_start_ms,
-            "clock_ms": self.clock_ms,
-            "stage_at_ms": self.stage_at_ms,
-            "linked_to": self.linked_to,
-        }
-        out.update({k: v for k, v in optional.items() if v is not None})
+        # The optional fields, in this order, when set.
+        if self.epoch_start_ms is not None:
+            out["epoch_start_ms"] = self.epoch_start_ms
+        if self.clock_ms is not None:
+            out["clock_ms"] = self.clock_ms
+        if self.stage_at_ms is not None:
+            out["stage_at_ms"] = self.stage_at_ms
+        if self.linked_to is not None:
+            out["linked_to"] = self.linked_to
         if self.profile:
             out["profile"] = self.profile
             out["profile_at_ms"] = self.profile_at_ms
@@ -161,6 +180,30 @@ class LeadState:
             held=tuple(_held_event(item) for item in data.get("held", ())),
             sla=SlaClock.from_list(data["sla"]) if "sla" in data else None,
         )
+
+
+# Every field's slot setter, by name (see LeadState.recorded; a field it misses fails there).
+_STATE_SLOTS = slot_setters(
+    LeadState,
+    (
+        "key",
+        "stage",
+        "sequence",
+        "seen",
+        "hits",
+        "profile",
+        "profile_at_ms",
+        "epoch_start_ms",
+        "disqualified_at_ms",
+        "disqualification_reason",
+        "clock_ms",
+        "stage_at_ms",
+        "linked_to",
+        "held",
+        "sla",
+    ),
+)
+assert len(_STATE_SLOTS) == len(fields(LeadState))
 
 
 def _held_item(event: LeadEvent) -> list[Any]:

@@ -33,14 +33,17 @@ class RekeyBuffer:
         """Add an event; return records to send first (its partition's, if full)."""
         partition = partition_of(key.encode(), self.partitions)
         item = rekeyed_item(key, encoded_event)
-        ready = []
-        if partition in self.items and (
-            self.sizes[partition] + len(item) > REKEY_RECORD_BYTES
-            or len(self.items[partition]) >= REKEY_RECORD_EVENTS
+        items = self.items.get(partition)
+        if items is not None and (
+            self.sizes[partition] + len(item) <= REKEY_RECORD_BYTES
+            and len(items) < REKEY_RECORD_EVENTS
         ):
-            ready.append(self._record(partition))
-        self.items.setdefault(partition, []).append(item)
-        self.sizes[partition] = self.sizes.get(partition, 0) + len(item)
+            items.append(item)
+            self.sizes[partition] += len(item)
+            return []
+        ready = [] if items is None else [self._record(partition)]
+        self.items[partition] = [item]
+        self.sizes[partition] = len(item)
         return ready
 
     def drain(self) -> list[dict[str, Any]]:

@@ -12,7 +12,13 @@ import orjson
 
 from schemas.decode import Decoded, Rejection, TopicKind, decode
 from schemas.events import PROFILE_FIELDS, ProfileRecord, WebsiteEnvelope
-from streams.core.events import EventOrigin, LeadEvent, StageChanged
+from streams.core.events import (
+    EventOrigin,
+    LeadEvent,
+    StageChanged,
+    event_origin,
+    lead_event,
+)
 from streams.core.qualify import routing_key
 from streams.core.sla import SlaEvent
 from streams.core.state import LeadState
@@ -113,15 +119,15 @@ def encode_lead_event(event: LeadEvent) -> bytes:
 
 
 def _lead_event(body: dict[str, Any]) -> LeadEvent:
-    return LeadEvent(
-        event_id=body["i"],
-        type=body["t"],
-        occurred_at=datetime.fromisoformat(body["o"]),
-        lead_id=body.get("l"),
-        anonymous_id=body.get("a"),
-        properties=body["p"],
-        merged_from=body.get("m"),
-        origin=EventOrigin(*origin) if (origin := body.get("s")) is not None else None,
+    return lead_event(
+        body["i"],
+        body["t"],
+        datetime.fromisoformat(body["o"]),
+        body.get("l"),
+        body.get("a"),
+        body["p"],
+        body.get("m"),
+        event_origin(*origin) if (origin := body.get("s")) is not None else None,
     )
 
 

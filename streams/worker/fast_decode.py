@@ -24,7 +24,7 @@ from schemas.events import (
     ReplyIntent,
     Seniority,
 )
-from streams.core.events import EventOrigin, LeadEvent
+from streams.core.events import EventOrigin, LeadEvent, lead_event
 
 # The contract (schemas.events) is the pydantic models; the structs below mirror them with
 # constraints that are never looser, and fast_lead_event answers None ("not sure") whenever
@@ -284,18 +284,19 @@ def fast_lead_event(
     else:
         anonymous_id = None
     props = decoded.properties
-    return LeadEvent(
-        event_id=decoded.event_id,
-        type=_TYPES[type(decoded)],
-        occurred_at=occurred_at,
-        lead_id=decoded.lead_id,
-        anonymous_id=anonymous_id,
-        properties={
+    return lead_event(
+        decoded.event_id,
+        _TYPES[type(decoded)],
+        occurred_at,
+        decoded.lead_id,
+        anonymous_id,
+        {
             name: value
             for name in props.__struct_fields__
             if (value := getattr(props, name)) is not None
         },
-        origin=origin,
+        None,
+        origin,
     )
 
 
@@ -306,15 +307,15 @@ def _profile_event(decoded: _Profile, origin: EventOrigin | None) -> LeadEvent |
     event_id = decoded.event_id
     if event_id is None:  # as ProfileRecord names it
         event_id = f"profile:{decoded.lead_id}:{updated_at.isoformat()}"
-    return LeadEvent(
-        event_id=event_id,
-        type="profile",
-        occurred_at=updated_at,
-        lead_id=decoded.lead_id,
-        properties={
-            name: value for name in PROFILE_FIELDS if (value := getattr(decoded, name)) is not None
-        },
-        origin=origin,
+    return lead_event(
+        event_id,
+        "profile",
+        updated_at,
+        decoded.lead_id,
+        None,
+        {name: value for name in PROFILE_FIELDS if (value := getattr(decoded, name)) is not None},
+        None,
+        origin,
     )
 
 

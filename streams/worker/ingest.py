@@ -16,7 +16,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 from mode import Service
 
 from schemas.decode import Rejection, TopicKind
-from streams.core.events import EventOrigin, LeadEvent
+from streams.core.events import EventOrigin, LeadEvent, event_origin
 from streams.settings import Settings
 from streams.worker.batching import REKEY_BATCH, RekeyBuffer
 from streams.worker.codec import dead_letter_of, encode_lead_event, partition_key, read_lead_event
@@ -94,7 +94,7 @@ def rekey(
     pending = RekeyBuffer(partitions)
     for message in messages:
         kind = kinds[message.topic]
-        origin = EventOrigin(kind, message.partition, message.offset, message.timestamp)
+        origin = event_origin(kind, message.partition, message.offset, message.timestamp)
         judged = judge(kind, message.value, not_after_ms, origin)
         if isinstance(judged, Rejection):
             batch.dead_letters.append((message.key, dead_letter_of(message, judged)))

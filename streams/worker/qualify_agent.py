@@ -192,9 +192,12 @@ class QualifyAgent:
                 self.note_trigger(item)
             if decision.state is not state:
                 states[raw_key] = decision.state
-                changes.extend(outgoing_change(raw_key, c, self.source) for c in decision.changes)
-                forward.extend(decision.forward)
-                sla.extend(outgoing_sla(raw_key, e, self.source) for e in decision.sla)
+                if decision.changes:  # seldom: most events change no stage
+                    changes += [outgoing_change(raw_key, c, self.source) for c in decision.changes]
+                if decision.forward:
+                    forward += decision.forward
+                if decision.sla:
+                    sla += [outgoing_sla(raw_key, e, self.source) for e in decision.sla]
         return states, changes, forward, sla
 
     def note_trigger(self, event: LeadEvent) -> None:

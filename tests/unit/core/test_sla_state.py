@@ -120,6 +120,35 @@ def test_entering_sql_starts_the_clock_and_the_timer_is_due_at_the_warning() -> 
     assert q.timed
 
 
+def test_next_due_ms_remembers_a_clock_by_lead_and_clock_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    q = qualifier()
+    state = sql_lead(q)
+    first = q.next_due_ms(state)
+    # The same lead and clock in another state (an event recorded): the same due time.
+    assert q.next_due_ms(replace(state, clock_ms=ms(T0 + H))) == first
+    # Another lead with an equal clock, and the lead's clock once warned, are their own.
+    assert q.next_due_ms(replace(state, key="L2")) == first
+    assert state.sla is not None
+    warned = replace(state, sla=replace(state.sla, emitted=("warning",)))
+    assert q.next_due_ms(warned) == ms(T0 + 4 * H)
+    worked_out: list[str] = []
+
+    def counted(sla: Any, lead: LeadState) -> int | None:
+        worked_out.append(lead.key)
+        return next_sla_ms(sla, lead)
+
+    monkeypatch.setattr("streams.core.qualify.next_sla_ms", counted)
+    assert q.next_due_ms(replace(state, stage_at_ms=ms(T0 + M))) == first
+    assert worked_out == []  # remembered
+    monkeypatch.setattr("streams.core.qualify.SLA_DUE_MEMO", 2)
+    for n in range(3):
+        q.next_due_ms(replace(state, key=f"M{n}"))
+    assert q.next_due_ms(state) == first  # bounded: the oldest was forgotten
+    assert worked_out == ["M0", "M1", "M2", "L1"]
+
+
 def test_ticks_emit_the_warning_then_the_breach_once_each() -> None:
     q = qualifier()
     state = sql_lead(q)
