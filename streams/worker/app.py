@@ -206,10 +206,12 @@ def build(
     )
     qualify = app.agent(by_lead, name="qualify")(agent.run)
     if qualifier.timed:
-        app.timer(settings.timer_interval_s)(TickTimer(due, table, by_lead).run)
+        app.timer(settings.timer_interval_s)(
+            TickTimer(due, table, by_lead, settings.partitions).run
+        )
     if shadow is not None and shadow.qualifier.timed:
         # The shadow's due leads get ticks of their own; a tick applies what is due to both.
-        shadow_timer = TickTimer(shadow.due, shadow.table, by_lead)
+        shadow_timer = TickTimer(shadow.due, shadow.table, by_lead, settings.partitions)
         app.timer(settings.timer_interval_s)(shadow_timer.run)
 
     metrics.lag_sources += [ingest.lag, partial(committed_lag, app, {names.events_by_lead})]

@@ -15,7 +15,7 @@ from streams.core.ruleset import preset_texts
 from streams.settings import Settings
 from streams.worker.app import Worker
 from streams.worker.codec import decode_state
-from streams.worker.timers import encode_tick
+from streams.worker.timers import encode_tick, tick_records
 from tests.support.agents import (
     AGENT_TIMEOUT_S,
     RecordedInputs,
@@ -81,16 +81,18 @@ async def test_a_tick_demotes_a_lead_whose_engagement_decayed(tmp_path: Path) ->
     ticks = Recorder()
     worker.due.next_scan = float("inf")  # no rebuild from the table here (see test_timers)
 
-    async def send_tick(key: bytes, value: bytes) -> None:
-        await ticks.send(key=key, value=value)
+    async def send_ticks(now_ms: int, keys: list[bytes]) -> None:
+        for record in tick_records(now_ms, keys, worker.settings.partitions):
+            await ticks.send(**record)
 
-    assert await worker.due.run_once(lambda: [], send_tick) == 0
+    assert await worker.due.run_once(lambda: [], send_ticks) == 0
     worker.due.observe(due)
-    assert await worker.due.run_once(lambda: [], send_tick) == 1
-    assert ticks.sent == [(b"L-1", {"tick": due})]
+    assert await worker.due.run_once(lambda: [], send_ticks) == 1
+    assert ticks.sent == [(None, {"tick": due, "keys": ["L-1"]})]
     async with worker.qualify.test_context() as agent:
-        await asyncio.wait_for(agent.put(encode_tick(due), key=b"L-1"), AGENT_TIMEOUT_S)
-        # A tick for a lead with no state here does nothing.
+        await asyncio.wait_for(agent.put(encode_tick(due, ["L-1"])), AGENT_TIMEOUT_S)
+        # A tick for a lead with no state here does nothing (a record of one lead, keyed
+        # by it, as leadq sent ticks before it batched them).
         await asyncio.wait_for(agent.put(encode_tick(due), key=b"L-none"), AGENT_TIMEOUT_S)
     changes = [c for _, c in outputs["stage_changes"].sent]
     assert [(c["from_stage"], c["to_stage"]) for c in changes] == [("lead", "sql"), ("sql", "lead")]

@@ -7,7 +7,16 @@ import pytest
 from streams.core.qualify import Qualifier
 from streams.core.state import LeadState
 from streams.worker.codec import encode_state
-from streams.worker.timers import DueIndex, encode_tick, tick_time
+from streams.worker.timers import (
+    TICK_RECORD_LEADS,
+    DueIndex,
+    Tick,
+    decode_record,
+    encode_tick,
+    tick_records,
+    tick_time,
+)
+from streams.worker.topics import partition_of
 from streams.worker.wall_clock import wall_ms
 from tests.support.timed_rules import at, timed
 
@@ -24,7 +33,35 @@ def sql_state(q: Qualifier, lead: str) -> LeadState:
 
 def test_ticks_round_trip_and_are_told_apart_from_events() -> None:
     assert tick_time(encode_tick(123)) == 123
+    assert tick_time(encode_tick(123, ["A", "B"])) == 123
     assert tick_time(b'{"i":"e1","t":"page_view"}') is None
+
+
+def test_a_tick_record_ticks_each_of_its_leads_or_else_its_key() -> None:
+    assert decode_record(encode_tick(5, ["A", "B"]), None) == [("A", Tick(5)), ("B", Tick(5))]
+    # A tick record of one lead, keyed by it (as leadq sent ticks before it batched them).
+    assert decode_record(encode_tick(5), b"C") == [("C", Tick(5))]
+
+
+def test_due_leads_get_one_tick_record_per_partition_of_bounded_size() -> None:
+    partitions = 4
+    keys = [f"L-{n}".encode() for n in range(1_000)]
+    records = tick_records(7, keys, partitions)
+    ticked: list[str] = []
+    for record in records:
+        assert record["key"] is None
+        items = decode_record(record["value"], None)
+        assert 0 < len(items) <= TICK_RECORD_LEADS
+        assert {item for _, item in items} == {Tick(7)}
+        # Each lead's tick goes to the partition of its key, where its state lives.
+        assert {partition_of(k.encode(), partitions) for k, _ in items} == {record["partition"]}
+        ticked += [k for k, _ in items]
+    assert sorted(ticked) == sorted(k.decode() for k in keys)
+    # Full records only, but for the last of each partition.
+    assert len(records) == sum(
+        -(-sum(1 for k in keys if partition_of(k, partitions) == p) // TICK_RECORD_LEADS)
+        for p in range(partitions)
+    )
 
 
 @pytest.mark.asyncio
@@ -35,10 +72,10 @@ async def test_a_rescan_finds_due_leads_and_the_event_clock_decides_when() -> No
     due = q.next_due_ms(state)
     assert due is not None
     index = DueIndex(q, rescan_s=3600)
-    sent: list[tuple[bytes, bytes]] = []
+    sent: list[tuple[int, list[bytes]]] = []
 
-    async def send(key: bytes, value: bytes) -> None:
-        sent.append((key, value))
+    async def send(now_ms: int, keys: list[bytes]) -> None:
+        sent.append((now_ms, keys))
 
     items = [(b"A", encode_state(state)), (b"B", encode_state(idle))]
     # The rescan also sets the event clock from the stored states: not yet due.
@@ -49,7 +86,7 @@ async def test_a_rescan_finds_due_leads_and_the_event_clock_decides_when() -> No
     assert await index.run_once(lambda: items, send) == 0
     index.observe(due)
     assert await index.run_once(lambda: items, send) == 1
-    assert sent == [(b"A", encode_tick(due))]
+    assert sent == [(due, [b"A"])]
     # Taken until the agent stores the lead again.
     assert index.due == {}
     index.update(b"A", None)
@@ -65,8 +102,8 @@ async def test_the_wall_clock_timer_ticks_leads_due_in_the_past() -> None:
     index.next_scan = float("inf")
     sent: list[bytes] = []
 
-    async def send(key: bytes, value: bytes) -> None:
-        sent.append(key)
+    async def send(now_ms: int, keys: list[bytes]) -> None:
+        sent.extend(keys)
 
     assert await index.run_once(lambda: [], send) == 1
     assert sent == [b"A"]
