@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from streams.worker.codec import join_rekeyed, rekeyed_item
+from streams.worker.codec import join_rekeyed
 from streams.worker.topics import partition_of
 
 REKEY_BATCH: Final = 500  # input events the ingest loop re-keys at most at a time
@@ -29,10 +29,10 @@ class RekeyBuffer:
         self.items: dict[int, list[bytes]] = {}
         self.sizes: dict[int, int] = {}
 
-    def add(self, key: str, encoded_event: bytes) -> list[dict[str, Any]]:
-        """Add an event; return records to send first (its partition's, if full)."""
+    def add(self, key: str, item: bytes) -> list[dict[str, Any]]:
+        """Add an event (its rekeyed_item entry, re-partitioned by key); return records to
+        send first (its partition's, if full)."""
         partition = partition_of(key.encode(), self.partitions)
-        item = rekeyed_item(key, encoded_event)
         items = self.items.get(partition)
         if items is not None and (
             self.sizes[partition] + len(item) <= REKEY_RECORD_BYTES

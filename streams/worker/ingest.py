@@ -19,10 +19,11 @@ from schemas.decode import Rejection, TopicKind
 from streams.core.events import EventOrigin, LeadEvent, event_origin
 from streams.settings import Settings
 from streams.worker.batching import REKEY_BATCH, RekeyBuffer
-from streams.worker.codec import dead_letter_of, encode_lead_event, partition_key, read_lead_event
+from streams.worker.codec import dead_letter_of, partition_key, read_lead_event, rekeyed_item
 from streams.worker.failstop import retry_or_stop
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.metrics import WorkerMetrics
+from streams.worker.rekey_format import ENCODE_ERRORS
 from streams.worker.topics import TopicNames
 from streams.worker.wall_clock import wall_ms
 
@@ -55,9 +56,11 @@ class IngestBatch:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """An input value that passed: the core's event and its re-keyed encoding."""
+    """An input value that passed: the core's event, the key it is re-partitioned by and
+    its entry of an events-by-lead record."""
 
     event: LeadEvent
+    key: str
     encoded: bytes
 
 
@@ -74,12 +77,13 @@ def judge(
         event = read_lead_event(kind, value, origin)
         if isinstance(event, Rejection):
             return event
-        encoded = encode_lead_event(event)
-    except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
+        key = partition_key(event)
+        encoded = rekeyed_item(key, event)
+    except ENCODE_ERRORS as exc:  # valid JSON we cannot carry on
         return Rejection("invalid_value", f"the event cannot be encoded: {exc}")
     if not_after_ms is not None and event.at_ms > not_after_ms:
         return from_future(event.at_ms, not_after_ms)
-    return Accepted(event, encoded)
+    return Accepted(event, key, encoded)
 
 
 def rekey(
@@ -100,7 +104,7 @@ def rekey(
             batch.dead_letters.append((message.key, dead_letter_of(message, judged)))
             batch.rejected[judged.code] += 1
         else:
-            batch.records += pending.add(partition_key(judged.event), judged.encoded)
+            batch.records += pending.add(judged.key, judged.encoded)
     batch.records += pending.drain()
     return batch
 

@@ -18,8 +18,10 @@ from streams.worker.codec import (
     OutgoingChange,
     OutgoingSla,
     encode_lead_event,
+    join_rekeyed,
     outgoing_change,
     outgoing_sla,
+    rekeyed_item,
 )
 from streams.worker.failstop import retry_or_stop
 from streams.worker.faust_ext.current_event import processing
@@ -251,10 +253,10 @@ class QualifyAgent:
         sent += [await send(names.sla, e.key, e.value, headers=e.headers) for e in applied.sla]
         topic = names.shadow_stage_changes
         sent += [await send(topic, k, v) for k, v in applied.shadow_changes]
-        sent += [
-            await send(names.events_by_lead, (e.lead_id or "").encode(), encode_lead_event(e))
-            for e in applied.forward
-        ]
+        for e in applied.forward:
+            key = e.lead_id or ""
+            record = join_rekeyed([rekeyed_item(key, e)])
+            sent.append(await send(names.events_by_lead, key.encode(), record))
         return sent
 
     async def deliver(self, records: list[Applied]) -> None:

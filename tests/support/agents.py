@@ -9,12 +9,14 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from schemas.decode import TopicKind
-from streams.core.events import EventOrigin
+from streams.core.events import EventOrigin, LeadEvent
 from streams.settings import Settings
 from streams.worker.app import Worker, build
 from streams.worker.cloudevents import Headers
+from streams.worker.codec import decode_rekeyed, join_rekeyed, rekeyed_item
 from streams.worker.ingest import rekey
 from streams.worker.originals import OriginalMessage
+from streams.worker.rekey_format import is_compact
 from streams.worker.topics import TopicNames
 
 AGENT_TIMEOUT_S = 10.0
@@ -43,9 +45,16 @@ class Recorder:
         return done
 
     def record(self, key: bytes | None, value: bytes, partition: int | None = None) -> None:
-        self.sent.append((key, orjson.loads(value)))
+        # An events-by-lead record as its (partition key, event) pairs; others as JSON.
+        decoded = decode_rekeyed(value, key) if is_compact(value) else orjson.loads(value)
+        self.sent.append((key, decoded))
         self.partitions.append(partition)
         self.headers.append(None)
+
+
+def by_lead_bytes(pairs: list[tuple[str, LeadEvent]]) -> bytes:
+    """A recorded events-by-lead record (its pairs) as bytes again, to hand to the agent."""
+    return join_rekeyed([rekeyed_item(key, event) for key, event in pairs])
 
 
 class RecordingOutputs:
