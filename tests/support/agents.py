@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -74,6 +75,17 @@ class RecordingOutputs:
     ) -> asyncio.Future[Any]:
         recorder = self.by_topic[topic]
         return await recorder.send(key=key, value=value, partition=partition, headers=headers)
+
+    async def send_records(
+        self, topic: str, partition: int, records: Sequence[tuple[bytes, bytes]]
+    ) -> list[asyncio.Future[int]]:
+        """As a ChangelogSender: the records in one batch, acknowledged at once."""
+        recorder = self.by_topic[topic]
+        for key, value in records:
+            recorder.record(key, value, partition)
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(len(recorder.sent) - 1)
+        return [done]
 
 
 class RecordedInputs:
