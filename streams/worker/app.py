@@ -205,6 +205,7 @@ def build(
         metrics=metrics,
         shadow=shadow,
         source=f"leadq/{settings.app_id}",
+        rekey_format=settings.rekey_format,
     )
     qualify = app.agent(by_lead, name="qualify")(agent.run)
     if qualifier.timed:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -145,15 +145,25 @@ def decode_lead_event(raw: bytes) -> LeadEvent:
     return _lead_event(orjson.loads(raw))
 
 
-def rekeyed_item(key: str, event: LeadEvent) -> bytes:
+RekeyFormat = Literal["compact", "json"]
+"""The form of the events-by-lead records written (both are read): compact (see
+rekey_format.py), or the JSON of releases before it, for a rolling upgrade from them."""
+
+
+def rekeyed_item(key: str, event: LeadEvent, form: RekeyFormat = "compact") -> bytes:
     """One entry of an events-by-lead record: the event and the key it is re-partitioned by
-    (raises TypeError, ValueError or OverflowError if it cannot be carried)."""
-    return encode_item(key, event)
+    (raises one of rekey_format.ENCODE_ERRORS if it cannot be carried)."""
+    if form == "compact":
+        return encode_item(key, event)
+    return b'{"k":' + orjson.dumps(key) + b',"e":' + encode_lead_event(event) + b"}"
 
 
-def join_rekeyed(items: Sequence[bytes]) -> bytes:
-    """An events-by-lead record: rekeyed_item entries of one partition, in order."""
-    return join_items(items)
+def join_rekeyed(items: Sequence[bytes], form: RekeyFormat = "compact") -> bytes:
+    """An events-by-lead record: rekeyed_item entries (of that form) of one partition, in
+    order."""
+    if form == "compact":
+        return join_items(items)
+    return b"[" + b",".join(items) + b"]"
 
 
 def decode_rekeyed(raw: bytes, key: bytes | None) -> list[tuple[str, LeadEvent]]:

@@ -17,6 +17,7 @@ from streams.worker.batching import REKEY_RECORD_EVENTS
 from streams.worker.codec import (
     OutgoingChange,
     OutgoingSla,
+    RekeyFormat,
     encode_lead_event,
     join_rekeyed,
     outgoing_change,
@@ -86,6 +87,7 @@ class QualifyAgent:
         metrics: WorkerMetrics | None = None,
         shadow: Shadow | None = None,
         source: str = "leadq/leadq",
+        rekey_format: RekeyFormat = "compact",
     ) -> None:
         self.app = app  # whose consumer generation and changelog buffer the agent checks
         self.qualifier = qualifier
@@ -100,6 +102,7 @@ class QualifyAgent:
         self.trigger_ms: dict[str, int] = {}
         self.shadow = shadow
         self.source = source  # the CloudEvents source of its stage changes
+        self.rekey_format = rekey_format  # of the hand-overs it sends to the by-lead topic
 
     async def run(self, stream: StreamT) -> None:
         """The agent's body: process the stream's records until it ends."""
@@ -255,7 +258,8 @@ class QualifyAgent:
         sent += [await send(topic, k, v) for k, v in applied.shadow_changes]
         for e in applied.forward:
             key = e.lead_id or ""
-            record = join_rekeyed([rekeyed_item(key, e)])
+            form = self.rekey_format
+            record = join_rekeyed([rekeyed_item(key, e, form)], form)
             sent.append(await send(names.events_by_lead, key.encode(), record))
         return sent
 

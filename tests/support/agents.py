@@ -17,7 +17,6 @@ from streams.worker.cloudevents import Headers
 from streams.worker.codec import decode_rekeyed, join_rekeyed, rekeyed_item
 from streams.worker.ingest import rekey
 from streams.worker.originals import OriginalMessage
-from streams.worker.rekey_format import is_compact
 from streams.worker.topics import TopicNames
 
 AGENT_TIMEOUT_S = 10.0
@@ -26,8 +25,10 @@ AGENT_TIMEOUT_S = 10.0
 class Recorder:
     """Stands in for a topic's send(): records what an agent sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, by_lead: bool = False) -> None:
+        self.by_lead = by_lead  # values are events-by-lead records (of either form)
         self.sent: list[tuple[bytes | None, Any]] = []
+        self.values: list[bytes] = []  # as sent
         self.partitions: list[int | None] = []
         self.headers: list[Headers | None] = []
 
@@ -47,8 +48,9 @@ class Recorder:
 
     def record(self, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         # An events-by-lead record as its (partition key, event) pairs; others as JSON.
-        decoded = decode_rekeyed(value, key) if is_compact(value) else orjson.loads(value)
+        decoded = decode_rekeyed(value, key) if self.by_lead else orjson.loads(value)
         self.sent.append((key, decoded))
+        self.values.append(value)
         self.partitions.append(partition)
         self.headers.append(None)
 
@@ -114,7 +116,7 @@ def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
         "shadow_stage_changes",
         "changelog",
     )
-    recorders = {name: Recorder() for name in kinds}
+    recorders = {name: Recorder(by_lead=name == "by_lead") for name in kinds}
     names = TopicNames.of(settings)
     outputs = RecordingOutputs(
         {
@@ -154,7 +156,9 @@ def ingest(
     if isinstance(inputs, RecordedInputs):
         for m in fetched:
             inputs.add(kind, OriginalMessage(m.topic, m.partition, m.offset, m.key, m.value))
-    batch = rekey(fetched, {topic: kind}, worker.settings.partitions)
+    batch = rekey(
+        fetched, {topic: kind}, worker.settings.partitions, form=worker.settings.rekey_format
+    )
     for record in batch.records:
         outputs["by_lead"].record(record["key"], record["value"], record["partition"])
     for key, value in batch.dead_letters:

@@ -1,5 +1,5 @@
-"""Compact events-by-lead records: every field comes back, and records of the earlier JSON
-form (a rolling upgrade reads them) give the same events and ids."""
+"""Compact events-by-lead records: every field comes back; records of the earlier JSON form
+(a rolling upgrade reads them) give the same events and ids, and can still be written."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
+from aiokafka import ConsumerRecord
 
 from streams.core.events import EventOrigin, LeadEvent
+from streams.settings import Settings
 from streams.worker.codec import (
     decode_rekeyed,
     encode_lead_event,
@@ -16,6 +18,7 @@ from streams.worker.codec import (
     rekeyed_event_ids,
     rekeyed_item,
 )
+from streams.worker.ingest import rekey
 from streams.worker.rekey_format import ENCODE_ERRORS, MARKER, is_compact
 from streams.worker.timers import encode_tick
 
@@ -117,3 +120,34 @@ def test_an_event_that_cannot_be_carried_raises_what_the_ingest_stage_dead_lette
     event = LeadEvent("e9", "page_view", AT, lead_id="L1", properties={"url": value})
     with pytest.raises(ENCODE_ERRORS):
         rekeyed_item("L1", event)
+
+
+def test_the_json_form_is_the_record_earlier_releases_wrote_and_read() -> None:
+    pairs = list(zip(KEYS[:4], EVENTS[:4], strict=True))
+    record = join_rekeyed([rekeyed_item(k, e, "json") for k, e in pairs], "json")
+    assert record == old_batch(pairs)
+    # as an earlier release reads it: a list of {"k": key, "e": event}
+    assert [(item["k"], item["e"]["i"]) for item in orjson.loads(record)] == [
+        (k, e.event_id) for k, e in pairs
+    ]
+    assert decode_rekeyed(record, None) == pairs
+
+
+def test_the_ingest_stage_writes_the_form_it_is_set_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    value = orjson.dumps(
+        {
+            "event_id": "e1",
+            "lead_id": "L1",
+            "type": "page_view",
+            "occurred_at": "2026-03-02T09:00:00Z",
+            "properties": {"url": "/"},
+        }
+    )
+    message = ConsumerRecord("t.web", 0, 7, 0, 0, None, value, None, 0, len(value), ())
+    for form in ("compact", "json"):
+        monkeypatch.setenv("LEADQ_REKEY_FORMAT", form)
+        chosen = Settings().rekey_format
+        [record] = rekey([message], {"t.web": "website"}, 4, form=chosen).records
+        assert is_compact(record["value"]) == (form == "compact")
+        [(key, event)] = decode_rekeyed(record["value"], None)
+        assert (key, event.event_id, event.origin) == ("L1", "e1", EventOrigin("website", 0, 7, 0))
