@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, timedelta, timezone, tzinfo
 from typing import Any, Final
 
 import msgspec
@@ -16,13 +16,17 @@ from streams.core.events import LeadEvent, event_origin, lead_event
 MARKER: Final = b"\xc1"
 
 # A record is MARKER, then a msgpack array of items, one per event in order, each an array:
-# [partition key, event id, type, occurred_at (ISO 8601, as datetime.isoformat gives it),
-#  lead id, anonymous id, properties, merged_from, origin topic kind, origin partition,
-#  origin offset, origin Kafka timestamp]; absent values are nil (an event without an
-# origin has nil for its four fields).
+# [partition key, event id, type, occurred_at (a msgpack timestamp: the instant), its UTC
+#  offset in microseconds (nil for UTC), lead id, anonymous id, properties, merged_from,
+#  origin topic kind, origin partition, origin offset, origin Kafka timestamp]; absent
+# values are nil (an event without an origin has nil for its four fields). The instant and
+# its offset give back the event's datetime with the time zone it had (datetime.isoformat
+# costs more than the rest of an item's encoding).
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
-_from_iso = datetime.fromisoformat
+_UTC: Final = UTC
+_MICROSECOND: Final = timedelta(microseconds=1)
+_ZONES: dict[int, tzinfo] = {}  # by offset in microseconds: a handful at most
 
 ENCODE_ERRORS: Final = (TypeError, ValueError, OverflowError, msgspec.EncodeError)
 """What encode_item raises for an event it cannot carry (an integer beyond 64 bits, a
@@ -32,6 +36,12 @@ string that is not valid Unicode)."""
 def encode_item(key: str, event: LeadEvent) -> bytes:
     """One event of a compact record, with the key it is re-partitioned by (raises one of
     ENCODE_ERRORS if it cannot be carried)."""
+    at = event.occurred_at
+    offset_us: int | None = None
+    if at.tzinfo is not _UTC:
+        utc_offset = at.utcoffset()
+        assert utc_offset is not None  # an event's time is aware (its at_ms needs it)
+        offset_us = utc_offset // _MICROSECOND
     origin = event.origin
     if origin is None:
         topic = partition = offset = produced_ms = None
@@ -43,7 +53,8 @@ def encode_item(key: str, event: LeadEvent) -> bytes:
             key,
             event.event_id,
             event.type,
-            event.occurred_at.isoformat(),
+            at,
+            offset_us,
             event.lead_id,
             event.anonymous_id,
             event.properties,
@@ -82,7 +93,7 @@ def decode_items(raw: bytes) -> list[tuple[str, LeadEvent]]:
             lead_event(
                 event_id,
                 type_,
-                _from_iso(occurred_at),
+                at if offset_us is None else at.astimezone(_zone(offset_us)),
                 lead_id,
                 anonymous_id,
                 properties,
@@ -94,7 +105,8 @@ def decode_items(raw: bytes) -> list[tuple[str, LeadEvent]]:
             key,
             event_id,
             type_,
-            occurred_at,
+            at,
+            offset_us,
             lead_id,
             anonymous_id,
             properties,
@@ -107,8 +119,16 @@ def decode_items(raw: bytes) -> list[tuple[str, LeadEvent]]:
     ]
 
 
+def _zone(offset_us: int) -> tzinfo:
+    """The standard library's time zone of a UTC offset (as datetime.fromisoformat gives)."""
+    zone = _ZONES.get(offset_us)
+    if zone is None:
+        zone = _ZONES[offset_us] = timezone(offset_us * _MICROSECOND)
+    return zone
+
+
 def item_event_ids(raw: bytes, inputs_only: bool = False) -> list[str]:
     """The event ids of a compact record; with inputs_only, not those of events a visitor
     handed over to its lead (merged_from set)."""
     items: list[list[Any]] = _decode(memoryview(raw)[1:])
-    return [str(item[1]) for item in items if not (inputs_only and item[7] is not None)]
+    return [str(item[1]) for item in items if not (inputs_only and item[8] is not None)]

@@ -122,6 +122,15 @@ def test_an_event_that_cannot_be_carried_raises_what_the_ingest_stage_dead_lette
         rekeyed_item("L1", event)
 
 
+def test_an_event_time_keeps_its_offset_and_its_microseconds() -> None:
+    for offset in (timedelta(hours=14), timedelta(hours=-12, minutes=-45), timedelta(0)):
+        at = datetime(2026, 3, 2, 9, 0, 0, 999_999, tzinfo=timezone(offset))
+        event = LeadEvent("e", "page_view", at, lead_id="L", properties={})
+        [(_, back)] = decode_rekeyed(compact([("L", event)]), None)
+        assert repr(back.occurred_at) == repr(at)
+        assert back.occurred_at.isoformat() == at.isoformat()  # as stage changes write it
+
+
 def test_the_json_form_is_the_record_earlier_releases_wrote_and_read() -> None:
     pairs = list(zip(KEYS[:4], EVENTS[:4], strict=True))
     record = join_rekeyed([rekeyed_item(k, e, "json") for k, e in pairs], "json")
