@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         default=DEFAULT_MAX_CLOCK_SKEW_S, ge=0, validation_alias="LEADQ_MAX_CLOCK_SKEW_S"
     )
 
+    # The events-by-lead records the ingest stage writes: "compact" (msgpack), or "json", as
+    # releases before the compact form wrote them and can read them (for a rolling upgrade
+    # from such a release; every worker reads both).
+    rekey_format: Literal["compact", "json"] = Field(
+        default="compact", validation_alias="LEADQ_REKEY_FORMAT"
+    )
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _bootstrap_has_host_and_port(cls, value: str) -> str:

@@ -15,10 +15,11 @@ from streams.core.ruleset import Ruleset, load_ruleset
 from streams.settings import Settings
 from streams.worker.faust_ext import bulk_restore
 from streams.worker.faust_ext import fixes as faust_fixes
+from streams.worker.faust_ext.changelog_batches import FaustChangelog
 from streams.worker.faust_ext.lag import committed_lag
 from streams.worker.ingest import COMMIT_INTERVAL_S, Ingest
 from streams.worker.kafka_clients import faust_credentials, kafka_client_kwargs
-from streams.worker.lead_store import ChangelogSender, FaustChangelog, LeadStore
+from streams.worker.lead_store import CHANGELOG_BATCH_BYTES, ChangelogSender, LeadStore
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.originals import InputReader, OriginalSource
 from streams.worker.outputs import DeadLetters, OutputProducer, RecordSender, TopicSender
@@ -112,6 +113,7 @@ def build(
         table_standby_replicas=0,
         producer_acks=-1,
         producer_linger=0.002,
+        producer_max_batch_size=CHANGELOG_BATCH_BYTES,
         key_serializer="raw",
         value_serializer="raw",
         logging_config=None,
@@ -203,6 +205,7 @@ def build(
         metrics=metrics,
         shadow=shadow,
         source=f"leadq/{settings.app_id}",
+        rekey_format=settings.rekey_format,
     )
     qualify = app.agent(by_lead, name="qualify")(agent.run)
     if qualifier.timed:

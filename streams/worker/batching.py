@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from streams.worker.codec import join_rekeyed, rekeyed_item
+from streams.worker.codec import RekeyFormat, join_rekeyed
 from streams.worker.topics import partition_of
 
 REKEY_BATCH: Final = 500  # input events the ingest loop re-keys at most at a time
@@ -24,15 +24,16 @@ class RekeyBuffer:
     event was sent on its own with that key, so a lead's state stays in its partition.
     """
 
-    def __init__(self, partitions: int) -> None:
+    def __init__(self, partitions: int, form: RekeyFormat = "compact") -> None:
         self.partitions = partitions
+        self.form = form  # of the records (and of the entries added)
         self.items: dict[int, list[bytes]] = {}
         self.sizes: dict[int, int] = {}
 
-    def add(self, key: str, encoded_event: bytes) -> list[dict[str, Any]]:
-        """Add an event; return records to send first (its partition's, if full)."""
+    def add(self, key: str, item: bytes) -> list[dict[str, Any]]:
+        """Add an event (its rekeyed_item entry, re-partitioned by key); return records to
+        send first (its partition's, if full)."""
         partition = partition_of(key.encode(), self.partitions)
-        item = rekeyed_item(key, encoded_event)
         items = self.items.get(partition)
         if items is not None and (
             self.sizes[partition] + len(item) <= REKEY_RECORD_BYTES
@@ -53,4 +54,4 @@ class RekeyBuffer:
     def _record(self, partition: int) -> dict[str, Any]:
         items = self.items.pop(partition)
         del self.sizes[partition]
-        return {"key": None, "value": join_rekeyed(items), "partition": partition}
+        return {"key": None, "value": join_rekeyed(items, self.form), "partition": partition}

@@ -1,12 +1,12 @@
-"""orjson encoding of the events-by-lead topic, table state, stage changes, SLA events and
-dead letters."""
+"""Encoding of the events-by-lead topic (compact, see rekey_format.py, or the earlier JSON),
+table state, stage changes, SLA events and dead letters (orjson)."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -24,6 +24,13 @@ from streams.core.sla import SlaEvent
 from streams.core.state import LeadState
 from streams.worker.cloudevents import SLA_TYPES, STAGE_CHANGED, Headers, binary_headers
 from streams.worker.fast_decode import fast_lead_event
+from streams.worker.rekey_format import (
+    decode_items,
+    encode_item,
+    is_compact,
+    item_event_ids,
+    join_items,
+)
 
 # A dead letter keeps at most this much of the rejected value (JSON escaping can grow it
 # six-fold), so that it always fits in one Kafka record.
@@ -87,7 +94,8 @@ def partition_key(event: LeadEvent) -> str:
 
 
 def lead_event_record(event: LeadEvent) -> dict[str, Any]:
-    """Compact JSON-ready form of an event for the internal events-by-lead topic."""
+    """JSON-ready form of an event: as a dead letter of a re-keyed event holds it, and as
+    events-by-lead records held events before the compact form."""
     body: dict[str, Any] = {
         "i": event.event_id,
         "t": event.type,
@@ -114,7 +122,8 @@ def origin_item(origin: EventOrigin) -> list[str | int]:
 
 
 def encode_lead_event(event: LeadEvent) -> bytes:
-    """Compact JSON of one event (raises TypeError/ValueError if it cannot be carried)."""
+    """JSON of one event (see lead_event_record; raises TypeError/ValueError if it cannot
+    be carried)."""
     return orjson.dumps(lead_event_record(event))
 
 
@@ -136,22 +145,36 @@ def decode_lead_event(raw: bytes) -> LeadEvent:
     return _lead_event(orjson.loads(raw))
 
 
-def rekeyed_item(key: str, encoded_event: bytes) -> bytes:
-    """One entry of an events-by-lead batch: the partition key and encode_lead_event's bytes."""
-    return b'{"k":' + orjson.dumps(key) + b',"e":' + encoded_event + b"}"
+RekeyFormat = Literal["compact", "json"]
+"""The form of the events-by-lead records written (both are read): compact (see
+rekey_format.py), or the JSON of releases before it, for a rolling upgrade from them."""
 
 
-def join_rekeyed(items: Sequence[bytes]) -> bytes:
-    """An events-by-lead record: several rekeyed_item entries of one partition, in order."""
+def rekeyed_item(key: str, event: LeadEvent, form: RekeyFormat = "compact") -> bytes:
+    """One entry of an events-by-lead record: the event and the key it is re-partitioned by
+    (raises one of rekey_format.ENCODE_ERRORS if it cannot be carried)."""
+    if form == "compact":
+        return encode_item(key, event)
+    return b'{"k":' + orjson.dumps(key) + b',"e":' + encode_lead_event(event) + b"}"
+
+
+def join_rekeyed(items: Sequence[bytes], form: RekeyFormat = "compact") -> bytes:
+    """An events-by-lead record: rekeyed_item entries (of that form) of one partition, in
+    order."""
+    if form == "compact":
+        return join_items(items)
     return b"[" + b",".join(items) + b"]"
 
 
 def decode_rekeyed(raw: bytes, key: bytes | None) -> list[tuple[str, LeadEvent]]:
     """The (partition key, event) pairs of an events-by-lead record, in order.
 
-    A record holding one bare event (as leadq wrote them before it batched) is keyed by
-    the record's key.
+    Records of the JSON form leadq wrote before the compact one are read too (a rolling
+    upgrade reads them from the topic): a list of {"k": key, "e": event} entries, or one
+    bare event (as leadq wrote them before it batched), keyed by the record's key.
     """
+    if is_compact(raw):
+        return decode_items(raw)
     body = orjson.loads(raw)
     if isinstance(body, dict):
         return [((key or b"").decode(), _lead_event(body))]
@@ -159,8 +182,11 @@ def decode_rekeyed(raw: bytes, key: bytes | None) -> list[tuple[str, LeadEvent]]
 
 
 def rekeyed_event_ids(raw: bytes, inputs_only: bool = False) -> list[str]:
-    """The event ids in an events-by-lead record (for watchers and tests): none for a timer
-    tick; with inputs_only, not those of events a visitor handed over to its lead."""
+    """The event ids in an events-by-lead record of either form (for watchers and tests):
+    none for a timer tick; with inputs_only, not those of events a visitor handed over to
+    its lead."""
+    if is_compact(raw):
+        return item_event_ids(raw, inputs_only)
     body = orjson.loads(raw)
     events = [body] if isinstance(body, dict) else [item["e"] for item in body]
     return [str(e["i"]) for e in events if "i" in e and not (inputs_only and "m" in e)]

@@ -19,10 +19,17 @@ from schemas.decode import Rejection, TopicKind
 from streams.core.events import EventOrigin, LeadEvent, event_origin
 from streams.settings import Settings
 from streams.worker.batching import REKEY_BATCH, RekeyBuffer
-from streams.worker.codec import dead_letter_of, encode_lead_event, partition_key, read_lead_event
+from streams.worker.codec import (
+    RekeyFormat,
+    dead_letter_of,
+    partition_key,
+    read_lead_event,
+    rekeyed_item,
+)
 from streams.worker.failstop import retry_or_stop
 from streams.worker.kafka_clients import kafka_client_kwargs
 from streams.worker.metrics import WorkerMetrics
+from streams.worker.rekey_format import ENCODE_ERRORS
 from streams.worker.topics import TopicNames
 from streams.worker.wall_clock import wall_ms
 
@@ -58,9 +65,11 @@ class IngestBatch:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """An input value that passed: the core's event and its re-keyed encoding."""
+    """An input value that passed: the core's event, the key it is re-partitioned by and
+    its entry of an events-by-lead record."""
 
     event: LeadEvent
+    key: str
     encoded: bytes
 
 
@@ -69,20 +78,23 @@ def judge(
     value: bytes | None,
     not_after_ms: int | None = None,
     origin: EventOrigin | None = None,
+    form: RekeyFormat = "compact",
 ) -> Accepted | Rejection:
-    """What the ingest stage makes of one input value: the event it re-keys, or why the
-    value is dead-lettered (it breaks the contract, cannot be carried on, or occurred after
-    not_after_ms: the wall clock plus the tolerated clock skew, when given)."""
+    """What the ingest stage makes of one input value: the event it re-keys (its entry of an
+    events-by-lead record of that form), or why the value is dead-lettered (it breaks the
+    contract, cannot be carried on, or occurred after not_after_ms: the wall clock plus the
+    tolerated clock skew, when given)."""
     try:
         event = read_lead_event(kind, value, origin)
         if isinstance(event, Rejection):
             return event
-        encoded = encode_lead_event(event)
-    except (TypeError, ValueError) as exc:  # valid JSON we cannot carry on
+        key = partition_key(event)
+        encoded = rekeyed_item(key, event, form)
+    except ENCODE_ERRORS as exc:  # valid JSON we cannot carry on
         return Rejection("invalid_value", f"the event cannot be encoded: {exc}")
     if not_after_ms is not None and event.at_ms > not_after_ms:
         return from_future(event.at_ms, not_after_ms)
-    return Accepted(event, encoded)
+    return Accepted(event, key, encoded)
 
 
 def rekey(
@@ -90,20 +102,22 @@ def rekey(
     kinds: Mapping[str, TopicKind],
     partitions: int,
     not_after_ms: int | None = None,
+    form: RekeyFormat = "compact",
 ) -> IngestBatch:
     """Judge messages (any input topics, in order) and group the accepted events into one
-    events-by-lead record per partition (see RekeyBuffer); the others become dead letters."""
+    events-by-lead record (of that form) per partition (see RekeyBuffer); the others become
+    dead letters."""
     batch = IngestBatch()
-    pending = RekeyBuffer(partitions)
+    pending = RekeyBuffer(partitions, form)
     for message in messages:
         kind = kinds[message.topic]
         origin = event_origin(kind, message.partition, message.offset, message.timestamp)
-        judged = judge(kind, message.value, not_after_ms, origin)
+        judged = judge(kind, message.value, not_after_ms, origin, form)
         if isinstance(judged, Rejection):
             batch.dead_letters.append((message.key, dead_letter_of(message, judged)))
             batch.rejected[judged.code] += 1
         else:
-            batch.records += pending.add(partition_key(judged.event), judged.encoded)
+            batch.records += pending.add(judged.key, judged.encoded)
     batch.records += pending.drain()
     return batch
 
@@ -185,7 +199,13 @@ class Ingest(Service):
             self.idle = not messages and bool(consumer.assignment())
             if messages:
                 not_after_ms = wall_ms() + int(self.settings.max_clock_skew_s * 1000)
-                batch = rekey(messages, self.kinds, self.settings.partitions, not_after_ms)
+                batch = rekey(
+                    messages,
+                    self.kinds,
+                    self.settings.partitions,
+                    not_after_ms,
+                    self.settings.rekey_format,
+                )
                 await retry_or_stop("re-keying", self._send, producer, batch)
                 for tp, got in fetched.items():
                     self.processed[tp] = got[-1].offset + 1

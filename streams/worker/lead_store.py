@@ -4,7 +4,7 @@ its changelog in batches, outside faust's per-key table path."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 import faust
@@ -17,32 +17,22 @@ from streams.worker.faust_ext.local_store import LocalStore
 # Decoded states kept in memory, at most (the most recently stored leads). A state is a few
 # KB of Python objects; the local store and the changelog hold every lead.
 CACHED_LEADS: Final = 20_000
+# The largest batch of faust's producer, which carries the changelog records: a store step
+# sends each partition's states in as few batches as this allows (a batch waits for the
+# partition's previous one to be taken into a request). Below the broker's default limit
+# of 1 MiB per record batch.
+CHANGELOG_BATCH_BYTES: Final = 1_000_000
 
 
 class ChangelogSender(Protocol):
-    """Sends one changelog record to a partition (faust's producer, or a stand-in in tests)."""
+    """Sends changelog records to a partition (faust's producer, or a stand-in in tests)."""
 
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
-    ) -> asyncio.Future[Any]:
-        """Queue a record; returns the future of its acknowledgement (RecordMetadata)."""
+    async def send_records(
+        self, topic: str, partition: int, records: Sequence[tuple[bytes, bytes]]
+    ) -> list[asyncio.Future[int]]:
+        """Queue (key, value) records for one partition, in order; returns a future for
+        each batch they were sent in, in order, resolving to the offset of its last record."""
         ...
-
-
-class FaustChangelog:
-    """Changelog records through faust's producer: the producer faust flushes before it
-    commits, and whose sends the commit waits for (faust_ext/fixes.py, SendTracker)."""
-
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
-    ) -> asyncio.Future[Any]:
-        sent: asyncio.Future[Any] = await self.app.producer.send(
-            topic, key, value, partition, None, None
-        )
-        return sent
 
 
 class LeadStore:
@@ -57,10 +47,11 @@ class LeadStore:
     encoded state is written to the local store partition of the record that touched it
     (in one RocksDB write batch per partition) and sent to that partition of the table's
     changelog, as faust's table would, but without its per-key path (a send through the
-    topic's buffer, a callback and a RocksDB write of the persisted offset per record).
-    The sends are handed to `track` (the tracker faust's commits wait on), so no offset is
-    committed before the states it produced are durable; the persisted changelog offset of
-    a partition is written once per `put`, when its last send is acknowledged.
+    topic's buffer, a callback and a RocksDB write of the persisted offset per record), a
+    partition's states in whole record batches (FaustChangelog). The batches' futures are
+    handed to `track` (the tracker faust's commits wait on), so no offset is committed
+    before the states it produced are durable; the persisted changelog offset of a
+    partition is written once per `put`, when its last batch is acknowledged.
     """
 
     def __init__(
@@ -101,19 +92,23 @@ class LeadStore:
         """Store each lead's state in the partition of its record's event (see the class)."""
         topic = self.topic
         local: list[tuple[int, bytes, bytes]] = []
-        last: dict[int, asyncio.Future[Any]] = {}
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         for event, key, state in writes:
             self._follow(event)
             partition = event.message.partition
             value = encode_state(state)
             local.append((partition, key, value))
-            sent = await self.changelog.send(topic, key, value, partition)
-            self.track(sent)
-            last[partition] = sent
+            records = by_partition.get(partition)
+            if records is None:
+                records = by_partition[partition] = []
+            records.append((key, value))
             self._remember(key, state)
+        for partition, records in by_partition.items():
+            sent = await self.changelog.send_records(topic, partition, records)
+            for batch in sent:
+                self.track(batch)
+            sent[-1].add_done_callback(self._persist_offset(TP(topic, partition)))
         self.local.write(local)
-        for partition, sent in last.items():
-            sent.add_done_callback(self._persist_offset(TP(topic, partition)))
 
     def _follow(self, event: EventT) -> None:
         """Forget the decoded states when `event` is of another consumer generation."""
@@ -129,15 +124,13 @@ class LeadStore:
         if len(cached) > self.capacity:
             del cached[next(iter(cached))]
 
-    def _persist_offset(self, tp: TP) -> Callable[[asyncio.Future[Any]], None]:
+    def _persist_offset(self, tp: TP) -> Callable[[asyncio.Future[int]], None]:
         """A done-callback that records an acknowledged changelog offset as the local
         store's persisted one (where a restart's recovery resumes reading the changelog)."""
 
-        def persist(sent: asyncio.Future[Any]) -> None:
+        def persist(sent: asyncio.Future[int]) -> None:
             if sent.cancelled() or sent.exception() is not None:
                 return  # the tracker reports it; the worker stops
-            metadata = sent.result()
-            if metadata is not None:
-                self.local.persist_offset(tp, metadata.offset)
+            self.local.persist_offset(tp, sent.result())
 
         return persist

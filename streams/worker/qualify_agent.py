@@ -17,9 +17,12 @@ from streams.worker.batching import REKEY_RECORD_EVENTS
 from streams.worker.codec import (
     OutgoingChange,
     OutgoingSla,
+    RekeyFormat,
     encode_lead_event,
+    join_rekeyed,
     outgoing_change,
     outgoing_sla,
+    rekeyed_item,
 )
 from streams.worker.failstop import retry_or_stop
 from streams.worker.faust_ext.current_event import processing
@@ -84,6 +87,7 @@ class QualifyAgent:
         metrics: WorkerMetrics | None = None,
         shadow: Shadow | None = None,
         source: str = "leadq/leadq",
+        rekey_format: RekeyFormat = "compact",
     ) -> None:
         self.app = app  # whose consumer generation and changelog buffer the agent checks
         self.qualifier = qualifier
@@ -98,6 +102,7 @@ class QualifyAgent:
         self.trigger_ms: dict[str, int] = {}
         self.shadow = shadow
         self.source = source  # the CloudEvents source of its stage changes
+        self.rekey_format = rekey_format  # of the hand-overs it sends to the by-lead topic
 
     async def run(self, stream: StreamT) -> None:
         """The agent's body: process the stream's records until it ends."""
@@ -251,10 +256,11 @@ class QualifyAgent:
         sent += [await send(names.sla, e.key, e.value, headers=e.headers) for e in applied.sla]
         topic = names.shadow_stage_changes
         sent += [await send(topic, k, v) for k, v in applied.shadow_changes]
-        sent += [
-            await send(names.events_by_lead, (e.lead_id or "").encode(), encode_lead_event(e))
-            for e in applied.forward
-        ]
+        for e in applied.forward:
+            key = e.lead_id or ""
+            form = self.rekey_format
+            record = join_rekeyed([rekeyed_item(key, e, form)], form)
+            sent.append(await send(names.events_by_lead, key.encode(), record))
         return sent
 
     async def deliver(self, records: list[Applied]) -> None:

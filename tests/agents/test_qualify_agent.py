@@ -16,9 +16,9 @@ from streams.settings import Settings
 from streams.tools.scenarios import scenario
 from streams.worker.app import Worker
 from streams.worker.batching import RekeyBuffer
-from streams.worker.codec import decode_state, encode_lead_event, to_lead_event
+from streams.worker.codec import decode_state, rekeyed_item, to_lead_event
 from streams.worker.timers import encode_tick
-from tests.support.agents import AGENT_TIMEOUT_S, Recorder, ingest, recording_worker
+from tests.support.agents import AGENT_TIMEOUT_S, Recorder, by_lead_bytes, ingest, recording_worker
 
 pytestmark = pytest.mark.asyncio
 
@@ -55,7 +55,7 @@ async def test_qualify_sends_changes_and_stores_state_and_ignores_duplicates(
     rekeyed = outputs["by_lead"].sent
     async with worker.qualify.test_context() as agent:
         for key, value in [*rekeyed, rekeyed[0]]:  # the first event is delivered twice
-            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+            await asyncio.wait_for(agent.put(by_lead_bytes(value), key=key), AGENT_TIMEOUT_S)
         state = decode_state(worker.table.get(b"L-9"))
     changes = [value for _, value in outputs["stage_changes"].sent]
     assert [(c["from_stage"], c["to_stage"], c["sequence"]) for c in changes] == [
@@ -101,7 +101,7 @@ async def test_profile_update_affects_fit_for_later_events(
     ingest(worker, outputs, "website", (None, orjson.dumps(ebook)))
     async with worker.qualify.test_context() as agent:
         for key, value in outputs["by_lead"].sent:
-            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+            await asyncio.wait_for(agent.put(by_lead_bytes(value), key=key), AGENT_TIMEOUT_S)
     [(_, change)] = outputs["stage_changes"].sent
     assert change["scores"]["fit"] == 20
 
@@ -114,7 +114,7 @@ async def test_qualify_applies_the_events_of_one_record_in_order(
     for step in [*steps, steps[0]]:  # the first event twice: no further effect
         decoded = decode(step.kind, orjson.dumps(step.value))
         assert not isinstance(decoded, Rejection)
-        assert buffer.add("L-5", encode_lead_event(to_lead_event(decoded))) == []
+        assert buffer.add("L-5", rekeyed_item("L-5", to_lead_event(decoded))) == []
     [record] = buffer.drain()
     async with worker.qualify.test_context() as agent:
         await asyncio.wait_for(
@@ -149,7 +149,7 @@ async def test_qualify_stores_a_lead_state_again_when_a_duplicate_leaves_it_unch
     [(key, record)] = outputs["by_lead"].sent
     async with worker.qualify.test_context() as agent:
         for _ in range(2):  # the second delivery is a duplicate
-            await asyncio.wait_for(agent.put(orjson.dumps(record), key=key), AGENT_TIMEOUT_S)
+            await asyncio.wait_for(agent.put(by_lead_bytes(record), key=key), AGENT_TIMEOUT_S)
         await asyncio.wait_for(until(lambda: len(writes()) == 2), AGENT_TIMEOUT_S)
     first, again = writes()
     assert first == again
@@ -167,7 +167,7 @@ async def test_qualify_stores_nothing_for_a_tick_of_an_unknown_lead(
         await asyncio.wait_for(
             agent.put(encode_tick(1_800_000_000_000), key=b"L-unknown"), AGENT_TIMEOUT_S
         )
-        await asyncio.wait_for(agent.put(orjson.dumps(record), key=key), AGENT_TIMEOUT_S)
+        await asyncio.wait_for(agent.put(by_lead_bytes(record), key=key), AGENT_TIMEOUT_S)
         # records are processed in order: once L-6 is stored, the tick has been processed
         await asyncio.wait_for(until(lambda: worker.table.get(b"L-6") is not None), AGENT_TIMEOUT_S)
         assert worker.table.get(b"L-unknown") is None

@@ -18,7 +18,7 @@ from streams.worker.app import Worker
 from streams.worker.codec import decode_state
 from streams.worker.timers import Tick, encode_tick
 from streams.worker.topics import LEAD_TABLE, SHADOW_TABLE
-from tests.support.agents import AGENT_TIMEOUT_S, Recorder, ingest, recording_worker
+from tests.support.agents import AGENT_TIMEOUT_S, Recorder, by_lead_bytes, ingest, recording_worker
 
 pytestmark = pytest.mark.asyncio
 
@@ -45,7 +45,7 @@ async def qualify_all(worker: Worker, outputs: dict[str, Recorder], start: int =
         while done < len(outputs["by_lead"].sent):
             key, value = outputs["by_lead"].sent[done]
             done += 1
-            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+            await asyncio.wait_for(agent.put(by_lead_bytes(value), key=key), AGENT_TIMEOUT_S)
 
 
 def feed_scenarios(worker: Worker, outputs: dict[str, Recorder]) -> None:
@@ -204,7 +204,7 @@ async def test_a_visitors_history_reaches_the_shadow_through_the_active_hand_ove
     identify = {**base, "event_id": "i1", "type": "identify", "lead_id": "S-8"}
     ingest(worker, outputs, "website", *[(None, orjson.dumps(v)) for v in (download, identify)])
     await qualify_all(worker, outputs)
-    handed = [(k, v["i"]) for k, v in outputs["by_lead"].sent if isinstance(v, dict)]
+    handed = [(k, e.event_id) for k, v in outputs["by_lead"].sent if k for _, e in v]
     assert handed == [(b"S-8", "a1"), (b"S-8", "i1")]  # once: the active ruleset's hand-over
     assert worker.shadow is not None
     assert b"anon:v-1" not in worker.shadow.table  # visitors are the active ruleset's

@@ -21,7 +21,7 @@ from streams.worker.app import Worker
 from streams.worker.codec import decode_state
 from streams.worker.timers import encode_tick
 from streams.worker.wall_clock import wall_ms
-from tests.support.agents import AGENT_TIMEOUT_S, Recorder, ingest, recording_worker
+from tests.support.agents import AGENT_TIMEOUT_S, Recorder, by_lead_bytes, ingest, recording_worker
 
 pytestmark = pytest.mark.asyncio
 
@@ -59,7 +59,7 @@ async def qualify_all(worker: Worker, outputs: dict[str, Recorder], start: int =
     """Feed the by-lead records from `start` on to the qualify agent."""
     async with worker.qualify.test_context() as agent:
         for key, value in outputs["by_lead"].sent[start:]:
-            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+            await asyncio.wait_for(agent.put(by_lead_bytes(value), key=key), AGENT_TIMEOUT_S)
 
 
 async def tick(worker: Worker, key: bytes, now_ms: int) -> None:

@@ -20,6 +20,7 @@ from tests.support.agents import (
     AGENT_TIMEOUT_S,
     RecordedInputs,
     Recorder,
+    by_lead_bytes,
     ingest,
     recording_worker,
 )
@@ -57,7 +58,7 @@ async def qualify_all(worker: Worker, outputs: dict[str, Recorder]) -> None:
         while done < len(outputs["by_lead"].sent):
             key, value = outputs["by_lead"].sent[done]
             done += 1
-            await asyncio.wait_for(agent.put(orjson.dumps(value), key=key), AGENT_TIMEOUT_S)
+            await asyncio.wait_for(agent.put(by_lead_bytes(value), key=key), AGENT_TIMEOUT_S)
 
 
 async def test_a_tick_demotes_a_lead_whose_engagement_decayed(tmp_path: Path) -> None:
@@ -113,12 +114,12 @@ async def test_identify_hands_the_visitor_history_to_the_lead(tmp_path: Path) ->
     identify = web("i1", "identify", anonymous_id="v-1", lead_id="L-2")
     ingest_web(worker, outputs, [download, identify])
     rekeyed = len(outputs["by_lead"].sent)
-    # Both are re-keyed to the visitor (records are batches of {"k": key, "e": event}).
-    keys = [item["k"] for _, batch in outputs["by_lead"].sent for item in batch]
+    # Both are re-keyed to the visitor (records are batches of (key, event) pairs).
+    keys = [key for _, batch in outputs["by_lead"].sent for key, _ in batch]
     assert keys == ["anon:v-1", "anon:v-1"]
     await qualify_all(worker, outputs)
     handed = outputs["by_lead"].sent[rekeyed:]
-    assert [(k, v["i"], v["m"]) for k, v in handed] == [
+    assert [(k, e.event_id, e.merged_from) for k, [(_, e)] in handed] == [
         (b"L-2", "a1", "v-1"),
         (b"L-2", "i1", "v-1"),
     ]
@@ -205,3 +206,32 @@ async def test_a_dead_letter_whose_input_message_is_gone_says_so(tmp_path: Path)
     assert dead["error"]["code"] == "identity_conflict"
     assert "could not be read back" in dead["error"]["message"]
     assert orjson.loads(dead["value"])["i"] == "i2"
+
+
+async def test_a_worker_set_to_the_json_form_writes_records_earlier_releases_read(
+    tmp_path: Path,
+) -> None:
+    """LEADQ_REKEY_FORMAT=json, for a rolling upgrade: re-keyed events and hand-overs."""
+    settings = Settings(
+        topic_prefix="agents.", data_dir=tmp_path, rules="default", rekey_format="json"
+    )
+    worker, outputs = recording_worker(settings)
+    download = web(
+        "a1",
+        "content_download",
+        anonymous_id="v-1",
+        properties={"asset": "x.pdf", "asset_type": "ebook"},
+    )
+    identify = web("i1", "identify", anonymous_id="v-1", lead_id="L-2")
+    ingest_web(worker, outputs, [download, identify])
+    by_lead = outputs["by_lead"]
+    async with worker.qualify.test_context() as agent:
+        done = 0
+        while done < len(by_lead.values):
+            key, value = by_lead.sent[done][0], by_lead.values[done]
+            done += 1
+            await asyncio.wait_for(agent.put(value, key=key), AGENT_TIMEOUT_S)
+    # as an earlier release reads them: lists of {"k": key, "e": event}
+    read = [(item["k"], item["e"]["i"]) for v in by_lead.values for item in orjson.loads(v)]
+    assert read == [("anon:v-1", "a1"), ("anon:v-1", "i1"), ("L-2", "a1"), ("L-2", "i1")]
+    assert decode_state(worker.table[b"anon:v-1"]).linked_to == "L-2"

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from aiokafka import ConsumerRecord
 
 from schemas.decode import TopicKind
-from streams.core.events import EventOrigin
+from streams.core.events import EventOrigin, LeadEvent
 from streams.settings import Settings
 from streams.worker.app import Worker, build
 from streams.worker.cloudevents import Headers
+from streams.worker.codec import decode_rekeyed, join_rekeyed, rekeyed_item
 from streams.worker.ingest import rekey
 from streams.worker.originals import OriginalMessage
 from streams.worker.topics import TopicNames
@@ -23,8 +25,10 @@ AGENT_TIMEOUT_S = 10.0
 class Recorder:
     """Stands in for a topic's send(): records what an agent sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, by_lead: bool = False) -> None:
+        self.by_lead = by_lead  # values are events-by-lead records (of either form)
         self.sent: list[tuple[bytes | None, Any]] = []
+        self.values: list[bytes] = []  # as sent
         self.partitions: list[int | None] = []
         self.headers: list[Headers | None] = []
 
@@ -43,9 +47,17 @@ class Recorder:
         return done
 
     def record(self, key: bytes | None, value: bytes, partition: int | None = None) -> None:
-        self.sent.append((key, orjson.loads(value)))
+        # An events-by-lead record as its (partition key, event) pairs; others as JSON.
+        decoded = decode_rekeyed(value, key) if self.by_lead else orjson.loads(value)
+        self.sent.append((key, decoded))
+        self.values.append(value)
         self.partitions.append(partition)
         self.headers.append(None)
+
+
+def by_lead_bytes(pairs: list[tuple[str, LeadEvent]]) -> bytes:
+    """A recorded events-by-lead record (its pairs) as bytes again, to hand to the agent."""
+    return join_rekeyed([rekeyed_item(key, event) for key, event in pairs])
 
 
 class RecordingOutputs:
@@ -65,6 +77,17 @@ class RecordingOutputs:
     ) -> asyncio.Future[Any]:
         recorder = self.by_topic[topic]
         return await recorder.send(key=key, value=value, partition=partition, headers=headers)
+
+    async def send_records(
+        self, topic: str, partition: int, records: Sequence[tuple[bytes, bytes]]
+    ) -> list[asyncio.Future[int]]:
+        """As a ChangelogSender: the records in one batch, acknowledged at once."""
+        recorder = self.by_topic[topic]
+        for key, value in records:
+            recorder.record(key, value, partition)
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(len(recorder.sent) - 1)
+        return [done]
 
 
 class RecordedInputs:
@@ -93,7 +116,7 @@ def recording_worker(settings: Settings) -> tuple[Worker, dict[str, Recorder]]:
         "shadow_stage_changes",
         "changelog",
     )
-    recorders = {name: Recorder() for name in kinds}
+    recorders = {name: Recorder(by_lead=name == "by_lead") for name in kinds}
     names = TopicNames.of(settings)
     outputs = RecordingOutputs(
         {
@@ -133,7 +156,9 @@ def ingest(
     if isinstance(inputs, RecordedInputs):
         for m in fetched:
             inputs.add(kind, OriginalMessage(m.topic, m.partition, m.offset, m.key, m.value))
-    batch = rekey(fetched, {topic: kind}, worker.settings.partitions)
+    batch = rekey(
+        fetched, {topic: kind}, worker.settings.partitions, form=worker.settings.rekey_format
+    )
     for record in batch.records:
         outputs["by_lead"].record(record["key"], record["value"], record["partition"])
     for key, value in batch.dead_letters:

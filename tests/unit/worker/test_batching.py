@@ -14,6 +14,7 @@ from streams.worker.codec import (
     decode_rekeyed,
     encode_lead_event,
     rekeyed_event_ids,
+    rekeyed_item,
 )
 from streams.worker.topics import partition_of
 
@@ -41,7 +42,7 @@ def test_events_are_grouped_by_partition_in_their_order() -> None:
     buffer = RekeyBuffer(PARTITIONS)
     sent = [event(f"L{n % 7}", n) for n in range(40)]
     for e in sent:
-        assert buffer.add(e.lead_id or "", encode_lead_event(e)) == []
+        assert buffer.add(e.lead_id or "", rekeyed_item(e.lead_id or "", e)) == []
     records = buffer.drain()
     assert buffer.drain() == []
     seen: list[LeadEvent] = []
@@ -61,7 +62,7 @@ def test_a_partition_group_is_sent_before_it_grows_too_big() -> None:
     big = "x" * (REKEY_RECORD_BYTES // 4)  # three fit in one record, not four
     early: list[dict[str, Any]] = []
     for n in range(7):
-        early.extend(buffer.add("L1", encode_lead_event(event("L1", n, note=big))))
+        early.extend(buffer.add("L1", rekeyed_item("L1", event("L1", n, note=big))))
     records = [*early, *buffer.drain()]
     assert len(records) == 3
     assert all(len(r["value"]) <= REKEY_RECORD_BYTES for r in records)
@@ -73,7 +74,7 @@ def test_a_record_holds_at_most_a_fixed_number_of_events() -> None:
     buffer = RekeyBuffer(PARTITIONS)
     early: list[dict[str, Any]] = []
     for n in range(2 * REKEY_RECORD_EVENTS + 1):
-        early.extend(buffer.add("L1", encode_lead_event(event("L1", n))))
+        early.extend(buffer.add("L1", rekeyed_item("L1", event("L1", n))))
     records = [*early, *buffer.drain()]
     counts = [len(rekeyed_event_ids(r["value"])) for r in records]
     assert counts == [REKEY_RECORD_EVENTS, REKEY_RECORD_EVENTS, 1]

@@ -27,7 +27,7 @@ AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def test_an_event_keeps_its_origin_through_the_rekey_record() -> None:
     origin = EventOrigin("website", 3, 1_234)
     event = LeadEvent("e1", "page_view", AT, lead_id="L1", properties={"url": "/"}, origin=origin)
-    record = join_rekeyed([rekeyed_item("L1", encode_lead_event(event))])
+    record = join_rekeyed([rekeyed_item("L1", event)])
     [(key, decoded)] = decode_rekeyed(record, None)
     assert key == "L1"
     assert decoded == event
@@ -61,6 +61,8 @@ def test_a_validated_event_is_the_one_the_rekey_record_gives_back_time_zone_incl
             event = to_lead_event(decoded)
             back = decode_lead_event(encode_lead_event(event))
             assert repr(back) == repr(event)  # repr names the time zone's class
+            [(_, rekeyed)] = decode_rekeyed(join_rekeyed([rekeyed_item("L", event)]), None)
+            assert repr(rekeyed) == repr(event)
             assert event.occurred_at.utcoffset() == decoded_at(decoded).utcoffset()
 
 

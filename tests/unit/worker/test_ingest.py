@@ -6,7 +6,9 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from schemas.decode import TopicKind
+from streams.core.events import EventOrigin
 from streams.tools.scenarios import scenario
+from streams.worker.codec import decode_rekeyed, rekeyed_event_ids
 from streams.worker.ingest import rekey
 from streams.worker.topics import partition_of
 
@@ -32,9 +34,10 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason_and_valid_events_are_re
     assert (dead["source_topic"], dead["partition"], dead["offset"]) == (TOPIC, 1, 40)
     assert dead["value"] == "{oops"
     [record] = batch.records
-    [rekeyed] = orjson.loads(record["value"])
-    assert rekeyed["k"] == "L-7"
-    assert rekeyed["e"]["i"] == valid["event_id"]
+    [(lead, rekeyed)] = decode_rekeyed(record["value"], record["key"])
+    assert lead == "L-7"
+    assert rekeyed.event_id == valid["event_id"]
+    assert rekeyed.origin == EventOrigin("website", 1, 41, 0)
     assert record["partition"] == partition_of(b"L-7", PARTITIONS)
 
 
@@ -48,12 +51,12 @@ def test_a_batch_becomes_one_record_per_lead_partition_in_input_order() -> None:
     assert len(batch.records) == len({partition_of(lead.encode(), PARTITIONS) for lead in leads})
     got = []
     for record in batch.records:
-        items = orjson.loads(record["value"])
-        assert {partition_of(i["k"].encode(), PARTITIONS) for i in items} == {record["partition"]}
-        got += [item["k"] for item in items]
+        keys = [key for key, _ in decode_rekeyed(record["value"], record["key"])]
+        assert {partition_of(k.encode(), PARTITIONS) for k in keys} == {record["partition"]}
+        got += keys
     assert sorted(got) == sorted(leads)
     for record in batch.records:  # each partition's events keep the input order
-        keys = [item["k"] for item in orjson.loads(record["value"])]
+        keys = [key for key, _ in decode_rekeyed(record["value"], record["key"])]
         assert keys == [lead for lead in leads if lead in keys]
 
 
@@ -70,4 +73,4 @@ def test_an_event_dated_beyond_the_tolerated_clock_skew_is_dead_lettered_as_from
     assert "LEADQ_MAX_CLOCK_SKEW_S" in dead["error"]["message"]
     assert dead["value"] == orjson.dumps(future).decode()
     [record] = batch.records
-    assert [item["e"]["i"] for item in orjson.loads(record["value"])] == [valid["event_id"]]
+    assert rekeyed_event_ids(record["value"]) == [valid["event_id"]]

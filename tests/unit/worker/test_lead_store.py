@@ -4,12 +4,12 @@ changelog and its persisted offsets."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
 import pytest
-from aiokafka.structs import RecordMetadata
 from faust.types import TP, EventT, Message
 
 from streams.core.state import LeadState
@@ -26,27 +26,27 @@ pytestmark = pytest.mark.asyncio
 
 
 class AckedChangelog:
-    """A ChangelogSender whose sends are acknowledged when the test says so."""
+    """A ChangelogSender that sends each call's records as one batch, acknowledged when the
+    test says so (offsets count the records of all partitions)."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes, int | None]] = []
-        self.futures: list[asyncio.Future[Any]] = []
+        self.sent: list[tuple[str, bytes, bytes, int]] = []
+        self.futures: list[asyncio.Future[int]] = []
+        self.last: list[int] = []  # the offset of each batch's last record
 
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
-    ) -> asyncio.Future[Any]:
-        self.sent.append((topic, key, value, partition))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    async def send_records(
+        self, topic: str, partition: int, records: Sequence[tuple[bytes, bytes]]
+    ) -> list[asyncio.Future[int]]:
+        self.sent += [(topic, key, value, partition) for key, value in records]
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.futures.append(future)
-        return future
+        self.last.append(len(self.sent) - 1)
+        return [future]
 
     def ack_all(self) -> None:
-        for offset, (future, (topic, _, _, partition)) in enumerate(
-            zip(self.futures, self.sent, strict=True)
-        ):
+        for future, last in zip(self.futures, self.last, strict=True):
             if not future.done():
-                tp = TP(topic, partition or 0)
-                future.set_result(RecordMetadata(tp.topic, tp.partition, tp, offset, 0, -1, 0))
+                future.set_result(last)
 
 
 @pytest.fixture(params=STORES)
@@ -78,7 +78,8 @@ async def test_a_stored_state_is_written_to_its_partition_and_the_changelog(
         (CHANGELOG, b"A", encode_state(a), 2),
         (CHANGELOG, b"B", encode_state(b), 3),
     ]
-    assert tracked == changelog.futures  # faust's commits wait for them
+    assert tracked == changelog.futures  # one batch per partition; faust's commits wait for them
+    assert len(tracked) == 2
     local = LocalStore(table)
     assert local.read(b"A", 2) == encode_state(a)
     assert local.read(b"B", 3) == encode_state(b)
