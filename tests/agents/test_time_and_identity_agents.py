@@ -103,16 +103,20 @@ async def test_a_tick_demotes_a_lead_whose_engagement_decayed(tmp_path: Path) ->
     assert worker.due.due == {}
 
 
-async def test_identify_hands_the_visitor_history_to_the_lead(tmp_path: Path) -> None:
-    worker, outputs = make_worker(tmp_path, "default")
+def visitor_download_then_identify() -> list[dict[str, Any]]:
+    """A visitor v-1 downloads an e-book, then is identified as lead L-2."""
     download = web(
         "a1",
         "content_download",
         anonymous_id="v-1",
         properties={"asset": "x.pdf", "asset_type": "ebook"},
     )
-    identify = web("i1", "identify", anonymous_id="v-1", lead_id="L-2")
-    ingest_web(worker, outputs, [download, identify])
+    return [download, web("i1", "identify", anonymous_id="v-1", lead_id="L-2")]
+
+
+async def test_identify_hands_the_visitor_history_to_the_lead(tmp_path: Path) -> None:
+    worker, outputs = make_worker(tmp_path, "default")
+    ingest_web(worker, outputs, visitor_download_then_identify())
     rekeyed = len(outputs["by_lead"].sent)
     # Both are re-keyed to the visitor (records are batches of (key, event) pairs).
     keys = [key for _, batch in outputs["by_lead"].sent for key, _ in batch]
@@ -216,14 +220,7 @@ async def test_a_worker_set_to_the_json_form_writes_records_earlier_releases_rea
         topic_prefix="agents.", data_dir=tmp_path, rules="default", rekey_format="json"
     )
     worker, outputs = recording_worker(settings)
-    download = web(
-        "a1",
-        "content_download",
-        anonymous_id="v-1",
-        properties={"asset": "x.pdf", "asset_type": "ebook"},
-    )
-    identify = web("i1", "identify", anonymous_id="v-1", lead_id="L-2")
-    ingest_web(worker, outputs, [download, identify])
+    ingest_web(worker, outputs, visitor_download_then_identify())
     by_lead = outputs["by_lead"]
     async with worker.qualify.test_context() as agent:
         done = 0
