@@ -64,7 +64,10 @@ async def until_met(base: str, lead: str) -> None:
     async with aiohttp.ClientSession(base) as http:
         for _ in range(WAIT_MS // 100):
             async with http.get(f"/leads/{lead}") as r:
-                if r.status == 200 and (await r.json())["next"]["met"]:
+                # "next" is null until the api has read the lead's state, which follows
+                # its stage change.
+                step = (await r.json())["next"] if r.status == 200 else None
+                if step is not None and step["met"]:
                     return
             await asyncio.sleep(0.1)
     raise AssertionError(f"the demo request of {lead} was not processed")
