@@ -149,6 +149,12 @@ async def test_the_api_serves_leads_of_two_workers_and_streams_their_changes(
                 assert found["changes"][0]["reasons"][0]["description"] == "Asked for a demo"
                 assert found["changes"][0]["evidence"] == [f"{lead}:e2", f"{lead}:e3"]
                 assert found["since"] == found["changes"][0]["occurred_at"]
+
+            async def sql_state_known() -> bool:  # its state follows its stage change
+                async with http.get("/leads/api-software-ebook-sql") as r:
+                    return r.status == 200 and (await r.json())["next"] is not None
+
+            await until(sql_state_known, "the SQL lead's state in the api")
             async with http.get("/leads/api-software-ebook-sql") as r:
                 sql = await r.json()
             assert sql["stage"] == "sql"
