@@ -44,12 +44,6 @@ def tick_body(raw: bytes) -> dict[str, Any] | None:
     return body
 
 
-def tick_time(raw: bytes) -> int | None:
-    """The time of a tick record, or None for an event record."""
-    body = tick_body(raw)
-    return None if body is None else int(body["tick"])
-
-
 @dataclass(frozen=True, slots=True)
 class Tick:
     """A timer tick for one key: apply the time-driven changes due by now_ms."""

@@ -13,8 +13,8 @@ from streams.worker.timers import (
     Tick,
     decode_record,
     encode_tick,
+    tick_body,
     tick_records,
-    tick_time,
 )
 from streams.worker.topics import partition_of
 from streams.worker.wall_clock import wall_ms
@@ -32,9 +32,9 @@ def sql_state(q: Qualifier, lead: str) -> LeadState:
 
 
 def test_ticks_round_trip_and_are_told_apart_from_events() -> None:
-    assert tick_time(encode_tick(123)) == 123
-    assert tick_time(encode_tick(123, ["A", "B"])) == 123
-    assert tick_time(b'{"i":"e1","t":"page_view"}') is None
+    assert tick_body(encode_tick(123)) == {"tick": 123}
+    assert tick_body(encode_tick(123, ["A", "B"])) == {"tick": 123, "keys": ["A", "B"]}
+    assert tick_body(b'{"i":"e1","t":"page_view"}') is None
 
 
 def test_a_tick_record_ticks_each_of_its_leads_or_else_its_key() -> None:
