@@ -280,26 +280,29 @@ def tail_means(hops: Sequence[tuple[float, ...]], share: float = TAIL_SHARE) -> 
     return [sum(h[i] for h in slowest) / len(slowest) for i in range(len(HOP_NAMES))]
 
 
+def hop_summary(hops: Sequence[tuple[float, ...]]) -> list[tuple[str, float, float, float]]:
+    """Each hop's name, p50, p99 and mean over the slowest 1 % (ms); none for no samples."""
+    if not hops:
+        return []
+    p50, p99, tail = hop_percentiles(hops, 0.5), hop_percentiles(hops, 0.99), tail_means(hops)
+    return list(zip(HOP_NAMES, p50, p99, tail, strict=True))
+
+
 def describe_hops(hops: Sequence[tuple[float, ...]]) -> str:
     """One line: each hop's p50 / p99, and where the slowest 1 % spend their time."""
-    if not hops:
+    summary = hop_summary(hops)
+    if not summary:
         return ""
-    p50, p99, tail = hop_percentiles(hops, 0.5), hop_percentiles(hops, 0.99), tail_means(hops)
-    each = ", ".join(
-        f"{name} {a:,.0f} / {b:,.0f}" for name, a, b in zip(HOP_NAMES, p50, p99, strict=True)
-    )
-    slow = ", ".join(f"{name} {t:,.0f}" for name, t in zip(HOP_NAMES, tail, strict=True))
+    each = ", ".join(f"{name} {a:,.0f} / {b:,.0f}" for name, a, b, _ in summary)
+    slow = ", ".join(f"{name} {t:,.0f}" for name, _, _, t in summary)
     return f"by hop, p50 / p99 ms: {each}; the slowest 1 %, mean ms: {slow}"
 
 
 def hops_json(hops: Sequence[tuple[float, ...]]) -> dict[str, dict[str, float | None]]:
     """Each hop's p50, p99 and mean over the slowest 1 % (ms), for reports/bench.json."""
-    if not hops:
-        return {}
-    p50, p99, tail = hop_percentiles(hops, 0.5), hop_percentiles(hops, 0.99), tail_means(hops)
     return {
         name: {"p50": _round(a, 1), "p99": _round(b, 1), "slowest_1pct_mean": _round(t, 1)}
-        for name, a, b, t in zip(HOP_NAMES, p50, p99, tail, strict=True)
+        for name, a, b, t in hop_summary(hops)
     }
 
 
