@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -17,6 +18,7 @@ from streams.core.state import LeadState
 from streams.worker.batching import REKEY_RECORD_EVENTS
 from streams.worker.codec import decode_rekeyed, decode_state
 from streams.worker.failstop import retry_or_stop
+from streams.worker.faust_ext.local_store import LocalStore
 from streams.worker.topics import partition_of
 from streams.worker.wall_clock import wall_ms
 
@@ -26,6 +28,10 @@ _TICK_PREFIX = b'{"tick":'
 # A tick record names at most this many leads (as an events-by-lead record holds at most
 # this many events: the qualify agent stores up to one state per item of a record).
 TICK_RECORD_LEADS: Final = REKEY_RECORD_EVENTS
+# A rescan decodes this many stored states between turns of the event loop: done in one go,
+# the first rescan of a worker holding 6,000 leads held up the stage changes behind it by
+# 25 ms, and one of 1,000,000 leads would hold them up for seconds.
+RESCAN_SLICE: Final = 256
 
 
 def encode_tick(now_ms: int, keys: Sequence[str] | None = None) -> bytes:
@@ -109,6 +115,8 @@ class DueIndex:
         self.due: dict[bytes, int] = {}
         self.next_scan = 0.0
         self.stream_ms: int | None = None
+        # While a rescan runs: the due times recorded meanwhile, which win over the scan's.
+        self.updated: dict[bytes, int | None] | None = None
 
     def observe(self, at_ms: int | None) -> None:
         """Move the event-time clock on to an event time (or a lead's clock)."""
@@ -128,17 +136,32 @@ class DueIndex:
             self.due.pop(key, None)
         else:
             self.due[key] = due_ms
+        if self.updated is not None:
+            self.updated[key] = due_ms
 
-    def rescan(self, items: Iterable[tuple[bytes, bytes]]) -> None:
-        """Rebuild from (key, encoded state) pairs of the local table partitions."""
+    async def rescan(self, slices: Iterable[Iterable[tuple[bytes, bytes]]]) -> None:
+        """Rebuild from (key, encoded state) pairs of the local table partitions, given in
+        slices, letting other tasks run after each; a due time recorded meanwhile wins over
+        the one of the state the scan read."""
         due: dict[bytes, int] = {}
-        for key, raw in items:
-            state = decode_state(raw)
-            self.observe(state.clock_ms)
-            when = self.qualifier.next_due_ms(state)
-            if when is not None:
-                due[key] = when
-        self.due = due
+        self.updated = {}
+        try:
+            for items in slices:
+                for key, raw in items:
+                    state = decode_state(raw)
+                    self.observe(state.clock_ms)
+                    when = self.qualifier.next_due_ms(state)
+                    if when is not None:
+                        due[key] = when
+                await asyncio.sleep(0)
+            for key, when in self.updated.items():
+                if when is None:
+                    due.pop(key, None)
+                else:
+                    due[key] = when
+            self.due = due
+        finally:
+            self.updated = None
 
     def take_due(self, now_ms: int) -> list[bytes]:
         """The leads due by now_ms, removed until their state is stored again."""
@@ -149,13 +172,13 @@ class DueIndex:
 
     async def run_once(
         self,
-        items: Callable[[], Iterable[tuple[bytes, bytes]]],
+        slices: Callable[[], Iterable[Iterable[tuple[bytes, bytes]]]],
         send_ticks: Callable[[int, list[bytes]], Awaitable[object]],
     ) -> int:
-        """One timer round: rescan if it is time, then send ticks (`send_ticks(now_ms,
-        keys)`) for the due leads."""
+        """One timer round: rescan if it is time (`slices()`: the stored states, see
+        rescan), then send ticks (`send_ticks(now_ms, keys)`) for the due leads."""
         if time.monotonic() >= self.next_scan:
-            self.rescan(items())
+            await self.rescan(slices())
             self.next_scan = time.monotonic() + self.rescan_s
         now = self.now_ms()
         if now is None:
@@ -203,7 +226,8 @@ class TickTimer:
 
     async def run(self) -> None:
         """Send ticks for the leads of the local partitions that are due (see DueIndex)."""
-        await self.due.run_once(self.table.items, self.send_ticks)
+        store = LocalStore(self.table)
+        await self.due.run_once(lambda: store.item_slices(RESCAN_SLICE), self.send_ticks)
 
     async def send_ticks(self, now_ms: int, keys: list[bytes]) -> None:
         """Send the tick records of the due leads (each retried; a lasting failure stops

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import faust
@@ -31,6 +31,54 @@ class LocalStore:
         if raw is not None:
             store._key_index[key] = partition  # as faust's _get: where to find it later
         return raw
+
+    def item_slices(self, size: int) -> Iterator[list[tuple[bytes, bytes]]]:
+        """Every (key, value) of the partitions assigned now, in lists of at most `size`.
+
+        Safe to go on with across awaits while keys are written and partitions reassigned:
+        no database is held between lists (each list is read with an iterator of its own,
+        from the key after the last one read), and a partition revoked meanwhile ends there.
+        """
+        store = self.store
+        if not self.rocksdb:
+            items = list(store.items())
+            for start in range(0, len(items), size):
+                yield items[start : start + size]
+            return
+        topic = store.table.changelog_topic_name
+        actives = store.app.assignor.assigned_actives()
+        partitions = [p for p in list(store._dbs) if TP(topic, p) in actives]
+        for partition in partitions:
+            after: bytes | None = None
+            while (db := store._dbs.get(partition)) is not None:
+                found = self._read_after(db, after, size)
+                del db  # not held while the caller awaits
+                if found:
+                    yield found
+                    after = found[-1][0]
+                if len(found) < size:
+                    break
+
+    def _read_after(self, db: Any, after: bytes | None, size: int) -> list[tuple[bytes, bytes]]:
+        """Up to `size` (key, value) pairs of a partition's database, from the first key
+        after `after` (or the first key), leaving out faust's persisted offset."""
+        store = self.store
+        if store.use_rocksdict:
+            it = db.items(from_key=after) if after is not None else db.items()
+        else:
+            it = db.iteritems()
+            if after is None:
+                it.seek_to_first()
+            else:
+                it.seek(after)
+        found: list[tuple[bytes, bytes]] = []
+        for key, value in it:
+            if key == after or key == store.offset_key:
+                continue
+            found.append((key, value))
+            if len(found) == size:
+                break
+        return found
 
     def write(self, writes: Iterable[tuple[int, bytes, bytes]]) -> None:
         """Write (partition, key, value) triples, one batch per partition."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from streams.core.qualify import Qualifier
@@ -79,18 +81,37 @@ async def test_a_rescan_finds_due_leads_and_the_event_clock_decides_when() -> No
 
     items = [(b"A", encode_state(state)), (b"B", encode_state(idle))]
     # The rescan also sets the event clock from the stored states: not yet due.
-    assert await index.run_once(lambda: items, send) == 0
+    assert await index.run_once(lambda: [items], send) == 0
     assert index.due == {b"A": due}
     assert index.stream_ms == state.clock_ms
     index.observe(due - 1)
-    assert await index.run_once(lambda: items, send) == 0
+    assert await index.run_once(lambda: [items], send) == 0
     index.observe(due)
-    assert await index.run_once(lambda: items, send) == 1
+    assert await index.run_once(lambda: [items], send) == 1
     assert sent == [(due, [b"A"])]
     # Taken until the agent stores the lead again.
     assert index.due == {}
     index.update(b"A", None)
     assert index.due == {}
+
+
+@pytest.mark.asyncio
+async def test_a_due_time_recorded_while_a_rescan_runs_wins_over_the_scanned_state() -> None:
+    q = timed()
+    a, b = sql_state(q, "A"), sql_state(q, "B")
+    index = DueIndex(q, rescan_s=3600)
+
+    def slices() -> Iterator[list[tuple[bytes, bytes]]]:
+        yield [(b"A", encode_state(a))]
+        # Between slices (the event loop ran): A was stored again with nothing due, and
+        # C was stored for the first time.
+        index.update(b"A", None)
+        index.update(b"C", 7)
+        yield [(b"B", encode_state(b))]
+
+    await index.rescan(slices())
+    assert index.due == {b"B": q.next_due_ms(b), b"C": 7}
+    assert index.updated is None  # what happens after the rescan is not recorded twice
 
 
 @pytest.mark.asyncio
