@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     timer_clock: Literal["event", "wall"] = Field(
         default="event", validation_alias="LEADQ_TIMER_CLOCK"
     )
-    timer_interval_s: float = Field(default=10.0, gt=0, validation_alias="LEADQ_TIMER_INTERVAL_S")
+    timer_interval_s: float = Field(default=1.0, gt=0, validation_alias="LEADQ_TIMER_INTERVAL_S")
     timer_rescan_s: float = Field(default=300.0, gt=0, validation_alias="LEADQ_TIMER_RESCAN_S")
     # An input event whose occurred_at lies further ahead of the wall clock than this, when
     # it is read, is dead-lettered as `from_future` (a producer's clock or a typo).

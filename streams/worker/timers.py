@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -113,6 +114,10 @@ class DueIndex:
         self.wall_clock = wall_clock
         self.input_idle = input_idle
         self.due: dict[bytes, int] = {}
+        # (due time, key) of every entry of `due`, soonest first, and of due times replaced
+        # since (left out when they come up): a round takes what is due without looking at
+        # the leads that are not.
+        self.soonest: list[tuple[int, bytes]] = []
         self.next_scan = 0.0
         self.stream_ms: int | None = None
         # While a rescan runs: the due times recorded meanwhile, which win over the scan's.
@@ -134,8 +139,11 @@ class DueIndex:
         """Record a lead's next due time (None: nothing due)."""
         if due_ms is None:
             self.due.pop(key, None)
-        else:
+        elif self.due.get(key) != due_ms:
             self.due[key] = due_ms
+            heapq.heappush(self.soonest, (due_ms, key))
+            if len(self.soonest) > 2 * len(self.due) + 1024:
+                self._index()  # mostly replaced due times
         if self.updated is not None:
             self.updated[key] = due_ms
 
@@ -160,15 +168,25 @@ class DueIndex:
                 else:
                     due[key] = when
             self.due = due
+            self._index()
         finally:
             self.updated = None
 
     def take_due(self, now_ms: int) -> list[bytes]:
         """The leads due by now_ms, removed until their state is stored again."""
-        keys = [k for k, when in self.due.items() if when <= now_ms]
-        for key in keys:
-            del self.due[key]
+        keys = []
+        due, soonest = self.due, self.soonest
+        while soonest and soonest[0][0] <= now_ms:
+            when, key = heapq.heappop(soonest)
+            if due.get(key) == when:
+                del due[key]
+                keys.append(key)
         return keys
+
+    def _index(self) -> None:
+        """Rebuild `soonest` from `due` alone."""
+        self.soonest = [(when, key) for key, when in self.due.items()]
+        heapq.heapify(self.soonest)
 
     async def run_once(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -129,6 +130,30 @@ async def test_the_wall_clock_timer_ticks_leads_due_in_the_past() -> None:
     assert await index.run_once(lambda: [], send) == 1
     assert sent == [b"A"]
     assert list(index.due) == [b"B"]
+
+
+def test_a_round_takes_exactly_the_leads_due_by_then_however_often_their_times_changed() -> None:
+    index = DueIndex(timed(), rescan_s=3600)
+    model: dict[bytes, int] = {}  # what `due` means: each lead's latest due time
+    rng = random.Random(7)
+    now = 0
+    for step in range(20_000):
+        key = f"L-{rng.randrange(300)}".encode()
+        when = None if rng.random() < 0.1 else now + rng.randrange(1, 500)
+        index.update(key, when)
+        if when is None:
+            model.pop(key, None)
+        else:
+            model[key] = when
+        if step % 50 == 0:
+            now += 100
+            expected = sorted(k for k, w in model.items() if w <= now)
+            assert sorted(index.take_due(now)) == expected
+            for k in expected:
+                del model[k]
+            assert index.due == model
+    # Replaced due times do not pile up.
+    assert len(index.soonest) <= 2 * len(index.due) + 1024
 
 
 YEAR_2099_MS = 4_070_908_800_000  # 2099-01-01T00:00:00Z
