@@ -129,7 +129,9 @@ async def run_delivery(
 
                 async def processed() -> bool:
                     committed = await watch.committed(*groups)
-                    return await watch.processed(committed, input_ends, names.events_by_lead)
+                    return await watch.processed(
+                        committed, input_ends, names.events_by_lead, ticks_too=False
+                    )
 
                 try:
                     await wait_for(processed, len(events) / MIN_RATE + 60, "delivery drain")

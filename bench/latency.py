@@ -138,7 +138,7 @@ async def warm_up(settings: Settings, names: TopicNames, seed: int, rate: float)
 
         async def processed() -> bool:
             committed = await watch.committed(*groups)
-            return await watch.processed(committed, ends, names.events_by_lead)
+            return await watch.processed(committed, ends, names.events_by_lead, ticks_too=False)
 
         waited = await wait_for(processed, WARM_UP_TIMEOUT_S, "the worker taking in the warm-up")
     say(f"latency: the worker processed {count:,} warm-up events after {waited - began:.1f}s")
@@ -192,7 +192,9 @@ async def _offer(
 
             async def processed() -> bool:
                 committed = await watch.committed(*groups)
-                return await watch.processed(committed, input_ends, names.events_by_lead)
+                return await watch.processed(
+                    committed, input_ends, names.events_by_lead, ticks_too=False
+                )
 
             try:
                 done_at = await wait_for(processed, len(events) / MIN_RATE + 60, "latency drain")

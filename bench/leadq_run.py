@@ -96,7 +96,9 @@ async def run_leadq(
                 last = time.monotonic()
                 # Input events taken in (events-by-lead records hold several events each).
                 on_progress(sum(o for tp, o in committed.items() if tp in preload.ends))
-            return await watch.processed(committed, preload.ends, names.events_by_lead)
+            return await watch.processed(
+                committed, preload.ends, names.events_by_lead, ticks_too=False
+            )
 
         try:
             try:
