@@ -217,6 +217,14 @@ def build(
         shadow_timer = TickTimer(shadow.due, shadow.table, by_lead, settings.partitions)
         app.timer(settings.timer_interval_s)(shadow_timer.run)
 
+    @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
+    async def _rescan(sender: object, **kwargs: object) -> None:
+        # Sent once a rebalance's recovery is over; a worker's first rescan may have come
+        # before its partitions were assigned.
+        due.rescan_soon()
+        if shadow is not None:
+            shadow.due.rescan_soon()
+
     metrics.lag_sources += [ingest.lag, partial(committed_lag, app, {names.events_by_lead})]
 
     return Worker(

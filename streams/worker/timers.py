@@ -172,6 +172,11 @@ class DueIndex:
         finally:
             self.updated = None
 
+    def rescan_soon(self) -> None:
+        """Rescan at the next round (after a rebalance: the leads of partitions assigned or
+        recovered anew are known only from their stored states)."""
+        self.next_scan = 0.0
+
     def take_due(self, now_ms: int) -> list[bytes]:
         """The leads due by now_ms, removed until their state is stored again."""
         keys = []

@@ -232,3 +232,13 @@ async def test_a_worker_set_to_the_json_form_writes_records_earlier_releases_rea
     read = [(item["k"], item["e"]["i"]) for v in by_lead.values for item in orjson.loads(v)]
     assert read == [("anon:v-1", "a1"), ("anon:v-1", "i1"), ("L-2", "a1"), ("L-2", "i1")]
     assert decode_state(worker.table[b"anon:v-1"]).linked_to == "L-2"
+
+
+@pytest.mark.asyncio
+async def test_the_timer_rescans_the_stored_states_once_a_rebalance_has_recovered_them(
+    tmp_path: Path,
+) -> None:
+    worker, _ = make_worker(tmp_path, "startup")
+    worker.due.next_scan = float("inf")  # a rescan came before the partitions were assigned
+    await worker.app.on_rebalance_complete.send()
+    assert worker.due.next_scan == 0.0  # the next round rescans
