@@ -55,6 +55,12 @@ def make_settings(
             "topic_prefix": prefix,
             "data_dir": tmp_path / "data",
             "partitions": 4,
+            # The tests' events are dated in the past (the article's scenarios in March
+            # 2026): once a worker's input is idle, its timer judges them by the wall clock
+            # and demotes the leads whose follow-up is overdue, within a round. Tests of
+            # time-driven changes set their own interval; the others see what their events
+            # do, and no round comes during them.
+            "timer_interval_s": 3600.0,
         }
         values.update(overrides)
         return Settings(**values)

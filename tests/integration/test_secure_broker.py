@@ -72,6 +72,7 @@ class SecureBroker:
             "topic_prefix": unique_prefix(name),
             "data_dir": tmp_path / "data",
             "partitions": 2,
+            "timer_interval_s": 3600.0,  # past-dated scenarios: see make_settings
         }
         values.update(overrides)
         return Settings(**values)
