@@ -201,8 +201,9 @@ class DueIndex:
         """One timer round: rescan if it is time (`slices()`: the stored states, see
         rescan), then send ticks (`send_ticks(now_ms, keys)`) for the due leads."""
         if time.monotonic() >= self.next_scan:
-            await self.rescan(slices())
+            # Set first: a rescan_soon() while this one runs (a rebalance) asks for another.
             self.next_scan = time.monotonic() + self.rescan_s
+            await self.rescan(slices())
         now = self.now_ms()
         if now is None:
             return 0
@@ -246,11 +247,11 @@ class TickTimer:
         self.table = table
         self.by_lead = by_lead
         self.partitions = partitions
+        self.store = LocalStore(table)
 
     async def run(self) -> None:
         """Send ticks for the leads of the local partitions that are due (see DueIndex)."""
-        store = LocalStore(self.table)
-        await self.due.run_once(lambda: store.item_slices(RESCAN_SLICE), self.send_ticks)
+        await self.due.run_once(lambda: self.store.item_slices(RESCAN_SLICE), self.send_ticks)
 
     async def send_ticks(self, now_ms: int, keys: list[bytes]) -> None:
         """Send the tick records of the due leads (each retried; a lasting failure stops

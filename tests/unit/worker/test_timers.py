@@ -116,6 +116,23 @@ async def test_a_due_time_recorded_while_a_rescan_runs_wins_over_the_scanned_sta
 
 
 @pytest.mark.asyncio
+async def test_a_rebalance_during_a_rescan_asks_for_another_at_the_next_round() -> None:
+    q = timed()
+    index = DueIndex(q, rescan_s=3600)
+
+    async def send(now_ms: int, keys: list[bytes]) -> None:
+        pass
+
+    def slices() -> Iterator[list[tuple[bytes, bytes]]]:
+        yield [(b"A", encode_state(sql_state(q, "A")))]
+        index.rescan_soon()  # the rebalance's recovery ended while the scan ran
+        yield []
+
+    await index.run_once(slices, send)
+    assert index.next_scan == 0.0
+
+
+@pytest.mark.asyncio
 async def test_the_wall_clock_timer_ticks_leads_due_in_the_past() -> None:
     q = timed()
     index = DueIndex(q, rescan_s=3600, wall_clock=True)
