@@ -40,7 +40,7 @@ from bench.report import (
     render_table,
     write_json,
 )
-from bench.warm import warm_broker
+from bench.warm import warm_broker, warm_moderate_load
 from streams.core.qualify import ANONYMOUS_PREFIX
 
 T = TypeVar("T")
@@ -216,8 +216,9 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
     """Every measurement, in order: preload, throughput runs, latency at --rate and at
     --rate-high, delivery, recovery, the very active lead.
 
-    The latency runs come after the throughput runs, which have loaded the broker: a
-    freshly started broker's first load is slower (see docs/performance.md)."""
+    The latency runs come after the throughput runs, which have loaded the broker, and
+    after a latency run at --rate that is not counted: a broker's first load, and its first
+    moderate load, are slower (see docs/performance.md)."""
     leads = opts.leads or leads_for(opts.events or 0)
     events = simulate(leads, opts.seed)
     if opts.events is not None:
@@ -272,6 +273,7 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
     differ = set().union(*(_differing(expected, q.final_stages) for q in leadqs))
     explained = differ & sample.profiled
     errors: dict[str, str] = {}
+    warm = await attempt(errors, "latency_warm", warm_moderate_load(env, opts.rate, opts.seed + 5))
     latency = await attempt(
         errors, "latency", measure_latency(env, "lat.", opts.rate, opts.latency_s, opts.seed + 1)
     )
@@ -322,6 +324,7 @@ async def measure(env: BenchEnv, opts: Options, broker_kind: str, began: float) 
         latency_processed_rate=latency.processed_rate if latency else 0.0,
         latency_wake_late_ms=latency.wake_late_ms if latency else [],
         latency_hops_ms=latency.hops_ms if latency else [],
+        latency_warm_ms=warm.samples_ms if warm else [],
         delivery_ms=delivery.samples_ms if delivery else [],
         delivery_changes=delivery.changes if delivery else 0,
         recovery_leads=opts.recovery_leads,
@@ -389,6 +392,7 @@ async def measure_latency(
 async def measure_latency_alone(env: BenchEnv, opts: Options) -> None:
     """The two latency runs alone, on a warmed broker."""
     await warm_broker(env, opts.seed)
+    await warm_moderate_load(env, opts.rate, opts.seed + 5)
     await measure_latency(env, "lat.", opts.rate, opts.latency_s, opts.seed + 1)
     await measure_latency(env, "lat-high.", opts.rate_high, opts.latency_s, opts.seed + 3)
 

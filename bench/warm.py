@@ -6,7 +6,9 @@ import time
 
 from bench.baseline import run_baseline
 from bench.common import BenchEnv, say
+from bench.latency import LatencyResult, run_latency
 from bench.preload import leads_for, preload, simulate_events
+from bench.report import percentile
 
 # As much traffic as a quick run's throughput comparison reads (and the baseline's pass
 # over it): produce, fetch, commit and compacted-topic writes, as the workers do.
@@ -30,3 +32,29 @@ async def warm_broker(env: BenchEnv, seed: int, events: int = WARM_EVENTS) -> fl
     seconds = time.monotonic() - began
     say(f"broker warmed in {seconds:.1f}s")
     return seconds
+
+
+# The unmeasured latency run's length: see warm_moderate_load.
+LATENCY_WARM_S = 10.0
+
+
+async def warm_moderate_load(
+    env: BenchEnv, rate: float, seed: int, seconds: float = LATENCY_WARM_S
+) -> LatencyResult:
+    """Offer `rate` events/s for `seconds` to a worker and topics of their own, and return
+    what that latency run measured; its figures are not counted.
+
+    The first run at a moderate load on a broker is the slowest, even after warm_broker
+    (p99 at 2,000 events/s: 35-70 ms in the first run of a series, 20-25 ms in most runs
+    after it; docs/performance.md). Likely the broker's paths for small produce requests
+    and waiting fetches are still cold: a throughput run's large requests always find data.
+    """
+    say(f"warming the broker at the latency runs' load: {rate:,.0f} events/s for {seconds:g}s")
+    result = await run_latency(
+        env.settings("lat-warm."), rate, seconds, seed, env.work_dir / "lat-warm"
+    )
+    say(
+        f"warm-up run (not counted): p50 {percentile(result.samples_ms, 0.5):,.0f} ms, "
+        f"p99 {percentile(result.samples_ms, 0.99):,.0f} ms"
+    )
+    return result

@@ -1,5 +1,5 @@
 """The benchmark's baseline loop on a small preloaded stream, its delivery latency
-measurement on a short load, the very active lead's run and the broker's warm-up,
+measurement on a short load, the very active lead's run and the broker's warm-ups,
 against the real broker."""
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from bench.common import BenchEnv, OffsetWatch, reached, total
 from bench.delivery import run_delivery
 from bench.preload import preload, simulate
 from bench.recovery import offline_states
-from bench.warm import warm_broker
+from bench.warm import warm_broker, warm_moderate_load
 from streams.core.qualify import ANONYMOUS_PREFIX
 from streams.core.ruleset import load_ruleset
 from streams.settings import Settings
 from streams.tools.expected import reference
 from streams.tools.simulate.active import ACTIVE_LEAD_ID, active_lead
 from streams.worker.codec import encode_state
+from streams.worker.topics import TopicNames
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.timeout(60)]
 
@@ -96,3 +97,18 @@ async def test_warming_the_broker_sends_load_through_its_own_topics(
         inputs = await watch.ends(warm.topic(f"leads.{kind}") for kind in ("website", "email"))
         assert total(inputs) > 0
         assert reached(await watch.committed(warm.topic("baseline-warm")), inputs)
+
+
+@pytest.mark.timeout(180)
+async def test_the_moderate_load_warm_up_is_a_latency_run_of_its_own(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = bench_env(settings, tmp_path)
+    result = await warm_moderate_load(env, rate=250.0, seed=4, seconds=2.0)
+    assert result.events == 500
+    assert result.samples_ms
+    assert all(ms >= 0 for ms in result.samples_ms)
+    warm = env.settings("lat-warm.")
+    async with OffsetWatch(warm) as watch:
+        changes = await watch.ends([TopicNames.of(warm).stage_changes])
+        assert total(changes) >= len(result.samples_ms)

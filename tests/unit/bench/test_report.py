@@ -365,6 +365,16 @@ def test_latency_row_shows_how_late_a_napping_process_woke_up() -> None:
     assert "woke up late" not in render_table(figures())  # not measured: not mentioned
 
 
+def test_latency_row_gives_the_warm_up_runs_p99_and_the_json_too() -> None:
+    f = figures(latency_warm_ms=[float(v) for v in range(1, 201)])  # p99: 198
+    assert "after a warm-up run at the same load, not counted (its p99: 198 ms)" in (
+        render_table(f)
+    )
+    assert to_json(f)["details"]["latency_warm_up_p99_ms"] == 198
+    assert "warm-up run" not in render_table(figures())  # none made: not mentioned
+    assert to_json(figures())["details"]["latency_warm_up_p99_ms"] is None
+
+
 def test_json_has_the_wake_up_lateness() -> None:
     extra = to_json(figures(latency_wake_late_ms=[0.5, 2.0, 9.0]))["details"]
     assert extra["latency_wake_late_p99_ms"] == 9.0
