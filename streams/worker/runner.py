@@ -11,6 +11,7 @@ from faust.worker import Worker as FaustWorker
 
 from streams.settings import Settings
 from streams.worker.app import build
+from streams.worker.collector import Collector
 from streams.worker.topics import ensure_topics
 
 READY_LINE = "leadq worker ready"
@@ -29,6 +30,8 @@ def run_worker(settings: Settings, loglevel: str = "warn") -> None:
 
     # aiokafka's per-message debug calls cost measurable CPU; its warnings are enough.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # Once the app runs, the cyclic collector runs on a timer (collector.py).
+    worker.app.service(Collector(loop=worker.app.loop, beacon=worker.app.beacon))
     faust_worker = FaustWorker(
         worker.app,
         loglevel=loglevel,
