@@ -24,7 +24,7 @@ class Collector(Service):
     replaces them as events come: at 5,000 events/s a full collection came every 12-22 s
     and stopped the worker for 15-110 ms, more as the states held grew, and a young one
     for up to 18 ms (docs/performance.md). Collected every 100 ms, the young objects take
-    0.7 ms on average and at most 6 ms; a full collection, as long as before, comes once in
+    under 1 ms on average and at most 6 ms; a full collection, as long as before, comes once in
     10 minutes. The states hold no reference cycles (they are freed as soon as they are
     replaced), so little garbage waits for it: the automatic full collections it replaces
     found about a hundred objects each.
