@@ -11,10 +11,19 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from streams.worker.faust_ext.changelog_reader import ChangelogReader
 from streams.worker.faust_ext.restore_writes import RestoreWrites, Row
@@ -32,6 +41,11 @@ MIN_BACKLOG: Final = 250
 FETCH_BYTES: Final = 4 * 1024 * 1024
 FETCH_WAIT_MS: Final = 500
 PROGRESS_EVERY_S: Final = 5.0
+# A broker error (a lost connection, a leader that moved) ends an attempt; the next one
+# starts from the offsets already written. After the last, faust's recovery reads the rest.
+ATTEMPTS: Final = 3
+RETRY_WAIT_S: Final = 1.0  # before the second attempt; doubled before each one after
+TRANSIENT: Final = (KafkaError, OSError, asyncio.TimeoutError)
 
 
 @dataclass
@@ -121,6 +135,18 @@ class Reader(Protocol):
     """Fetches a changelog partition's records (see changelog_reader.ChangelogReader)."""
 
     async def fetch(self, tp: TopicPartition, offset: int) -> tuple[Sequence[Row], int]: ...
+
+
+class FlushFailed(Exception):
+    """The restored databases could not be flushed: nothing may write to them after."""
+
+
+class ReaderClient(Reader, Protocol):
+    """A Reader with its connection: started before the first fetch, stopped after."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 async def restore(
@@ -237,16 +263,43 @@ class BulkRestoreRecovery(Recovery):  # type: ignore[misc]
             timeout = None
         await super()._wait(coro, timeout=timeout)
 
+    def reader(self) -> ReaderClient:
+        """A new client to read the changelogs with."""
+        return ChangelogReader(self.client_kwargs, FETCH_BYTES, FETCH_WAIT_MS)
+
     async def bulk_restore(self, tps: set[TP], offsets: Any) -> None:
-        """Restore the partitions' backlogs, if there is enough to be worth a client."""
+        """Restore the partitions' backlogs, if there is enough to be worth a client; after
+        a broker error, again from where it stopped (up to ATTEMPTS times in all)."""
         app = self.app
         if app.in_transaction or app.tracer is not None:
             return  # aborted transactions and traced steps: faust's path
+        rebalances = app.rebalancing_count
+
+        def current() -> bool:
+            return bool(app.rebalancing_count == rebalances and not self.should_stop)
+
+        try:
+            async for trial in AsyncRetrying(
+                stop=stop_after_attempt(ATTEMPTS),
+                wait=wait_exponential(multiplier=RETRY_WAIT_S),
+                retry=retry_if_exception_type(TRANSIENT) & retry_if_exception(lambda _: current()),
+                before_sleep=_log_retry,
+                reraise=True,
+            ):
+                with trial:
+                    await self._restore_backlogs(tps, offsets, current)
+        except FlushFailed:
+            raise  # faust's recovery stops: writing on top of unflushed data is unsafe
+        except Exception as exc:  # faust's recovery would stop for good; its path works
+            log.warning("bulk restore failed (%r); faust's recovery reads the rest", exc)
+
+    async def _restore_backlogs(
+        self, tps: set[TP], offsets: Any, current: Callable[[], bool]
+    ) -> None:
         items = backlogs(tps, self.tp_to_table, self.active_highwaters, offsets)
         if sum(b.total for b in items) < MIN_BACKLOG:
             return
-        rebalances = app.rebalancing_count
-        reader = ChangelogReader(self.client_kwargs, FETCH_BYTES, FETCH_WAIT_MS)
+        reader = self.reader()
         log.info(
             "bulk restore of %s records from %d changelog partitions",
             f"{sum(b.total for b in items):,}",
@@ -256,22 +309,28 @@ class BulkRestoreRecovery(Recovery):  # type: ignore[misc]
         try:
             try:
                 await reader.start()
-                try:
-                    await restore(
-                        reader,
-                        items,
-                        offsets,
-                        lambda: app.rebalancing_count == rebalances and not self.should_stop,
-                        STALL_S,
-                        writes,
-                    )
-                finally:
-                    await reader.stop()
-            except Exception as exc:  # faust's recovery would stop for good; its path works
-                log.warning("bulk restore failed (%r); faust's recovery reads the rest", exc)
+                await restore(reader, items, offsets, current, STALL_S, writes)
+            finally:
+                await reader.stop()
         finally:
             # Before faust (or anything) writes again with the WAL; a failed flush raises.
-            writes.close()
+            try:
+                writes.close()
+            except Exception as exc:
+                raise FlushFailed(f"flushing the restored partitions failed: {exc!r}") from exc
+
+
+def _log_retry(state: RetryCallState) -> None:
+    """One line before the next attempt: what failed and when the next one starts."""
+    wait_s = state.next_action.sleep if state.next_action is not None else 0.0
+    error = state.outcome.exception() if state.outcome is not None else None
+    log.warning(
+        "bulk restore attempt %d of %d failed (%r); again in %gs from the offsets written",
+        state.attempt_number,
+        ATTEMPTS,
+        error,
+        wait_s,
+    )
 
 
 class BulkRestoreTableManager(TableManager):  # type: ignore[misc]

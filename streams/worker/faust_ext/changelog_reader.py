@@ -46,8 +46,8 @@ def unpack(data: bytes, offset: int) -> tuple[list[Row], int]:
 
 class ChangelogReader:
     """Fetches one changelog partition at a time from its leader with a plain aiokafka
-    client. Any error of the broker raises (the bulk restore then leaves the rest to
-    faust's recovery)."""
+    client. Any error of the broker raises (the bulk restore then tries again from the
+    offsets it wrote, and after its last attempt leaves the rest to faust's recovery)."""
 
     def __init__(self, client_kwargs: Mapping[str, Any], fetch_bytes: int, wait_ms: int) -> None:
         self.client = AIOKafkaClient(**client_kwargs)

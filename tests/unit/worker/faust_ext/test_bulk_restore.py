@@ -12,14 +12,17 @@ from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
 from streams.settings import Settings
 from streams.worker.app import build
+from streams.worker.faust_ext import bulk_restore
 from streams.worker.faust_ext.bulk_restore import (
     Backlog,
     BulkRestoreRecovery,
+    FlushFailed,
     backlogs,
     bulk_capable,
     restore,
@@ -215,8 +218,9 @@ async def test_progress_names_the_partition_and_the_counts(
 
 @pytest.mark.asyncio
 async def test_a_restore_that_fails_leaves_the_work_to_faust(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("streams.worker.faust_ext.bulk_restore.RETRY_WAIT_S", 0.0)
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -231,4 +235,81 @@ async def test_a_restore_that_fails_leaves_the_work_to_faust(
     with caplog.at_level(logging.WARNING, logger="streams.worker.faust_ext.bulk_restore"):
         await recovery.bulk_restore({tp}, offsets)  # does not raise: faust's recovery goes on
     assert offsets == {tp: None}
-    assert "faust's recovery reads the rest" in caplog.text
+    lines = [r.getMessage() for r in caplog.records if r.name == bulk_restore.__name__]
+    assert [line.split(" (")[0] for line in lines] == [
+        "bulk restore attempt 1 of 3 failed",
+        "bulk restore attempt 2 of 3 failed",
+        "bulk restore failed",
+    ]
+    assert lines[-1].endswith("faust's recovery reads the rest")
+
+
+@dataclass
+class FlakyChangelog(FakeChangelog):
+    """A changelog reader client whose connection breaks once, at the fetch from
+    `broken_at`; it counts its starts and stops."""
+
+    broken_at: int = 0
+    starts: int = 0
+    stops: int = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+
+    async def stop(self) -> None:
+        self.stops += 1
+
+    async def fetch(
+        self, tp: TopicPartition, offset: int
+    ) -> tuple[list[ConsumerRecord[bytes, bytes]], int]:
+        if offset == self.broken_at and self.starts == 1:
+            raise KafkaConnectionError("connection to the leader lost")
+        return await super().fetch(tp, offset)
+
+
+@pytest.mark.asyncio
+async def test_a_broker_error_restores_again_from_the_offsets_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streams.worker.faust_ext.bulk_restore.RETRY_WAIT_S", 0.0)
+    worker = build(settings(tmp_path))
+    recovery = worker.app.tables.recovery
+    tp = TP(CHANGELOG, 0)
+    recovery.tp_to_table[tp] = worker.table
+    recovery.active_highwaters[tp] = 999  # offsets 0..999
+    flaky = FlakyChangelog({0: changelog(1000)}, per_fetch=300, broken_at=300)
+    monkeypatch.setattr(recovery, "reader", lambda: flaky)
+    offsets: dict[TP, int | None] = {tp: None}
+    with caplog.at_level(logging.WARNING, logger="streams.worker.faust_ext.bulk_restore"):
+        await recovery.bulk_restore({tp}, offsets)
+    assert offsets == {tp: 999}
+    assert (flaky.starts, flaky.stops) == (2, 2)
+    # The fetch from 300 failed; the second attempt went on from the batch written before.
+    assert [offset for _, offset in flaky.asked] == [0, 300, 600, 900]
+    assert stored(worker.table, 0, b"k3") == b"v999"
+    lines = [r.getMessage() for r in caplog.records if r.name == bulk_restore.__name__]
+    assert [line.split(" (")[0] for line in lines] == ["bulk restore attempt 1 of 3 failed"]
+
+
+@pytest.mark.asyncio
+async def test_a_failed_flush_is_not_retried_and_stops_faust_s_recovery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = build(settings(tmp_path))
+    recovery = worker.app.tables.recovery
+    tp = TP(CHANGELOG, 0)
+    recovery.tp_to_table[tp] = worker.table
+    recovery.active_highwaters[tp] = 999
+    reader = FlakyChangelog({0: changelog(1000)}, per_fetch=300, broken_at=-1)
+    monkeypatch.setattr(recovery, "reader", lambda: reader)
+
+    real_close = RestoreWrites.close
+
+    def close(self: RestoreWrites) -> None:
+        real_close(self)  # its thread stopped, then the flush "fails"
+        raise OSError("disk full")
+
+    monkeypatch.setattr(RestoreWrites, "close", close)
+    with pytest.raises(FlushFailed, match="disk full"):
+        await recovery.bulk_restore({tp}, {tp: None})
+    assert reader.starts == 1
