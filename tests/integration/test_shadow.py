@@ -22,9 +22,9 @@ from streams.tools.scenarios import SCENARIOS
 from streams.worker.codec import stage_change_dict
 from streams.worker.launch import start_worker, worker_env
 from streams.worker.shadow import shadow_change_id
-from tests.integration.test_worker_restart import RESTARTED_TIMEOUT_S, conflicting
+from tests.integration.test_worker_restart import RESTARTED_TIMEOUT_S
 from tests.support.kafka import collect, produce
-from tests.support.scenarios import scenario_messages
+from tests.support.scenarios import conflicting, scenario_messages
 from tests.support.traffic import sim_events, sim_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]

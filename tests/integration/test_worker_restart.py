@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-from collections import defaultdict
-from typing import Any
 
 import pytest
 
@@ -16,21 +14,13 @@ from streams.tools.scenarios import scenario
 from streams.worker.launch import start_worker
 from streams.worker.topics import TopicNames
 from tests.support.kafka import ConditionNotMet, collect, produce
-from tests.support.scenarios import scenario_messages
+from tests.support.scenarios import collect_until_final, conflicting, scenario_messages
 from tests.support.traffic import sim_events, sim_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 # Restart after kill -9: the group first waits out the dead member (10 s), then the
 # whole backlog is read again; a loaded CI machine needs more than the usual minute.
 RESTARTED_TIMEOUT_S = 120.0
-
-
-def conflicting(records: list[dict[str, Any]]) -> list[str]:
-    """change_ids emitted more than once with different content (emitted_at aside)."""
-    seen: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        seen[r["change_id"]].append({k: v for k, v in r.items() if k != "emitted_at"})
-    return [cid for cid, versions in seen.items() if any(v != versions[0] for v in versions)]
 
 
 async def test_a_restarted_worker_continues_from_the_recovered_state(settings: Settings) -> None:
@@ -82,20 +72,10 @@ async def test_kill_minus_nine_mid_stream_loses_nothing_and_repeats_changes_iden
     worker = await start_worker(settings)
     try:
         try:
-            records = await collect(
-                settings,
-                "leads.stage-changes",
-                until=lambda r: final_stages(r) == want,
-                timeout=RESTARTED_TIMEOUT_S,
-                settle_s=2.0,
-            )
-        except ConditionNotMet as failure:
+            records = await collect_until_final(settings, want, RESTARTED_TIMEOUT_S)
+        except ConditionNotMet:
             # What the restarted worker said, for the report (it should be working).
             print("restarted worker output:", *worker.lines[-80:], sep="\n")
-            got = final_stages(failure.records)
-            wrong = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
-            print("leads not at their final stage (want, got):", wrong)
-            print("conflicting change_ids:", conflicting(failure.records))
             raise
     finally:
         await worker.stop()
