@@ -6,6 +6,8 @@ from functools import cache
 
 import orjson
 
+from streams.core.ruleset import load_ruleset
+from streams.tools.expected import reference
 from streams.tools.simulate.event import SimEvent
 from streams.tools.simulate.traffic import generate
 
@@ -28,3 +30,10 @@ def sim_messages(events: list[SimEvent]) -> list[tuple[str, bytes | None, bytes]
         (f"leads.{e.kind}", e.key.encode() if e.key else None, orjson.dumps(e.value))
         for e in events
     ]
+
+
+def final_stages_of(events: list[SimEvent], rules: str = "default") -> dict[str, str]:
+    """Where the pure core, reading the events in order, leaves every lead it moves out of
+    `lead`: what a worker must emit, read in any interleaving."""
+    ref = reference(load_ruleset(rules), [(e.kind, e.value) for e in events])
+    return {lead: stage for lead, stage in ref.final.items() if stage != "lead"}
