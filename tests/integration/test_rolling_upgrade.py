@@ -10,7 +10,7 @@ import pytest
 
 from streams.settings import Settings
 from streams.tools.expected import final_stages, illegal_sequences
-from streams.worker.launch import WorkerProcess, start_worker
+from streams.worker.launch import WorkerProcess, output_tail, start_worker
 from streams.worker.rekey_format import is_compact
 from streams.worker.topics import TopicNames
 from tests.support.kafka import collect, collect_records, produce
@@ -29,7 +29,7 @@ def shown_on_failure(*workers: WorkerProcess) -> Iterator[None]:
         yield
     except BaseException:
         for worker in workers:
-            print(f"worker {worker.proc.pid} output:", *worker.lines[-60:], sep="\n")
+            print(output_tail(worker, 60))
         raise
 
 
